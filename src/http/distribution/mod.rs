@@ -1,0 +1,656 @@
+//! The OCI Distribution API (`/v2`): request parsing, authorization, and responses.
+//! Semantics live in the registry layer; this module only speaks HTTP.
+
+pub mod endpoint;
+pub mod error;
+pub mod range;
+
+use crate::auth::{self, Action, Decision, Principal, Resource};
+use crate::oci::{manifest, Algorithm, Digest, Reference, RepositoryName, Tag};
+use crate::registry::Registry;
+use crate::storage::ByteStream;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use endpoint::Endpoint;
+use error::{Code, OciError};
+use futures_util::TryStreamExt;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
+const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+const UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
+const CHUNK_MIN: HeaderName = HeaderName::from_static("oci-chunk-min-length");
+const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+const FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
+
+/// Default and largest page for tag and catalog listings.
+const DEFAULT_PAGE: u32 = 1000;
+const MAX_PAGE: u32 = 10_000;
+
+type Result<T> = std::result::Result<T, OciError>;
+
+/// `Range: 0-<last byte>` as upload responses report progress.
+pub fn range_header(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}
+
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<String>) -> Query {
+        Query(
+            raw.map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+        )
+    }
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn body_stream(body: Body) -> ByteStream {
+    Box::pin(TryStreamExt::map_err(
+        body.into_data_stream(),
+        std::io::Error::other,
+    ))
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    header_str(h, &header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+}
+
+/// Is there a request body at all? (`Content-Length: 0` or neither length nor chunking.)
+fn has_body(h: &HeaderMap) -> bool {
+    match content_length(h) {
+        Some(n) => n > 0,
+        None => h.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+fn check(principal: &Principal, action: Action, resource: Resource<'_>) -> Result<()> {
+    match auth::authorize(principal, action, resource) {
+        Decision::Allow => Ok(()),
+        Decision::Deny => Err(OciError::new(
+            Code::Denied,
+            format!("not authorized to perform {action}"),
+        )),
+    }
+}
+
+fn unsupported(method: &Method) -> OciError {
+    OciError::new(
+        Code::Unsupported,
+        format!("method {method} is not supported on this endpoint"),
+    )
+}
+
+fn page(q: &Query) -> Result<(Option<String>, u32)> {
+    let n = match q.get("n") {
+        None => DEFAULT_PAGE,
+        Some(v) => v
+            .parse::<u32>()
+            .map_err(|_| {
+                OciError::new(
+                    Code::PaginationNumberInvalid,
+                    "n must be a non-negative integer",
+                )
+            })?
+            .min(MAX_PAGE),
+    };
+    Ok((q.get("last").map(str::to_owned), n))
+}
+
+fn link_next(path: &str, n: u32, last: &str) -> String {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("n", &n.to_string())
+        .append_pair("last", last)
+        .finish();
+    format!("<{path}?{q}>; rel=\"next\"")
+}
+
+fn json_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn set(r: &mut Response, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+pub async fn base() -> Response {
+    let mut r = json_response(StatusCode::OK, "application/json", b"{}".to_vec());
+    r.headers_mut()
+        .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+    r
+}
+
+/// The one `/v2/<rest>` handler.
+pub async fn dispatch(
+    State(reg): State<Arc<Registry>>,
+    method: Method,
+    Path(rest): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let principal = Principal::Anonymous;
+    let result = match Endpoint::parse(&rest) {
+        Ok(ep) => {
+            let span = tracing::info_span!("v2", endpoint = ep.name());
+            handle(
+                &reg,
+                &principal,
+                method,
+                ep,
+                Query::parse(query),
+                &headers,
+                body,
+            )
+            .instrument(span)
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    resp.headers_mut()
+        .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+    resp
+}
+
+async fn handle(
+    reg: &Registry,
+    who: &Principal,
+    method: Method,
+    ep: Endpoint,
+    q: Query,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let head = method == Method::HEAD;
+    match (ep, method.clone()) {
+        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(base().await),
+        (Endpoint::Catalog, Method::GET) => {
+            check(who, Action::DescribeRepositories, Resource::Registry)?;
+            catalog(reg, &q).await
+        }
+        (Endpoint::Tags(name), Method::GET) => {
+            check(who, Action::ListImages, Resource::Repository(&name))?;
+            tags(reg, &name, &q).await
+        }
+        (Endpoint::Manifest(name, r), Method::GET | Method::HEAD) => {
+            check(who, Action::BatchGetImage, Resource::Repository(&name))?;
+            get_manifest(reg, &name, &r, h, head).await
+        }
+        (Endpoint::Manifest(name, r), Method::PUT) => {
+            check(who, Action::PutImage, Resource::Repository(&name))?;
+            put_manifest(reg, &name, &r, &q, h, body).await
+        }
+        (Endpoint::Manifest(name, r), Method::DELETE) => {
+            check(who, Action::BatchDeleteImage, Resource::Repository(&name))?;
+            reg.delete_manifest(&name, &r).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        (Endpoint::Blob(name, d), Method::HEAD) => {
+            check(
+                who,
+                Action::BatchCheckLayerAvailability,
+                Resource::Repository(&name),
+            )?;
+            get_blob(reg, &name, &d, h, true).await
+        }
+        (Endpoint::Blob(name, d), Method::GET) => {
+            check(
+                who,
+                Action::GetDownloadUrlForLayer,
+                Resource::Repository(&name),
+            )?;
+            get_blob(reg, &name, &d, h, false).await
+        }
+        (Endpoint::Blob(name, d), Method::DELETE) => {
+            check(who, Action::BatchDeleteImage, Resource::Repository(&name))?;
+            reg.delete_blob(&name, &d).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        (Endpoint::UploadStart(name), Method::POST) => {
+            check(
+                who,
+                Action::InitiateLayerUpload,
+                Resource::Repository(&name),
+            )?;
+            start_upload(reg, who, &name, &q, h, body).await
+        }
+        (Endpoint::Upload(name, id), m) => {
+            let id = parse_upload_id(&id)?;
+            upload(reg, who, &name, &id, m, &q, h, body).await
+        }
+        (Endpoint::Referrers(name, d), Method::GET) => {
+            check(who, Action::BatchGetImage, Resource::Repository(&name))?;
+            referrers(reg, &name, &d, &q).await
+        }
+        (_, m) => Err(unsupported(&m)),
+    }
+}
+
+fn parse_upload_id(id: &str) -> Result<String> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| OciError::new(Code::BlobUploadUnknown, "blob upload unknown to registry"))
+}
+
+// ---- listings -----------------------------------------------------------------------------
+
+async fn catalog(reg: &Registry, q: &Query) -> Result<Response> {
+    let (last, n) = page(q)?;
+    let mut repos = if n == 0 {
+        Vec::new()
+    } else {
+        reg.catalog(last.as_deref(), n + 1).await?
+    };
+    let more = repos.len() > n as usize;
+    repos.truncate(n as usize);
+    let body = serde_json::to_vec(&serde_json::json!({ "repositories": repos }))
+        .map_err(|e| OciError::new(Code::Unknown, e.to_string()))?;
+    let mut r = json_response(StatusCode::OK, "application/json", body);
+    if let (true, Some(l)) = (more, repos.last()) {
+        set(&mut r, header::LINK, &link_next("/v2/_catalog", n, l));
+    }
+    Ok(r)
+}
+
+async fn tags(reg: &Registry, name: &RepositoryName, q: &Query) -> Result<Response> {
+    let (last, n) = page(q)?;
+    let mut tags = reg.list_tags(name, last.as_deref(), n + 1).await?;
+    let more = tags.len() > n as usize;
+    tags.truncate(n as usize);
+    let body = serde_json::to_vec(&serde_json::json!({ "name": name.as_str(), "tags": tags }))
+        .map_err(|e| OciError::new(Code::Unknown, e.to_string()))?;
+    let mut r = json_response(StatusCode::OK, "application/json", body);
+    if let (true, Some(l)) = (more, tags.last()) {
+        set(
+            &mut r,
+            header::LINK,
+            &link_next(&format!("/v2/{name}/tags/list"), n, l),
+        );
+    }
+    Ok(r)
+}
+
+async fn referrers(
+    reg: &Registry,
+    name: &RepositoryName,
+    d: &Digest,
+    q: &Query,
+) -> Result<Response> {
+    let filter = q.get("artifactType");
+    let refs = reg.referrers(name, d, filter).await?;
+    let manifests: Vec<serde_json::Value> = refs
+        .into_iter()
+        .map(|r| {
+            let mut v = serde_json::json!({
+                "mediaType": r.media_type,
+                "digest": r.digest,
+                "size": r.size,
+            });
+            if let Some(a) = r.artifact_type {
+                v["artifactType"] = a.into();
+            }
+            if let Some(a) = r
+                .annotations
+                .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+            {
+                v["annotations"] = a;
+            }
+            v
+        })
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": manifest::OCI_INDEX,
+        "manifests": manifests,
+    }))
+    .map_err(|e| OciError::new(Code::Unknown, e.to_string()))?;
+    let mut r = json_response(StatusCode::OK, manifest::OCI_INDEX, body);
+    if filter.is_some() {
+        set(&mut r, FILTERS_APPLIED, "artifactType");
+    }
+    Ok(r)
+}
+
+// ---- manifests ----------------------------------------------------------------------------
+
+/// Does the request's Accept admit `media_type`? No Accept (or a wildcard) admits everything.
+fn accepts(h: &HeaderMap, media_type: &str) -> bool {
+    let mut any = false;
+    for v in h.get_all(header::ACCEPT) {
+        let Ok(v) = v.to_str() else { continue };
+        for item in v.split(',') {
+            let e = manifest::essence(item);
+            if e.is_empty() {
+                continue;
+            }
+            any = true;
+            if e == media_type || e == "*/*" || e == "application/*" {
+                return true;
+            }
+        }
+    }
+    !any
+}
+
+async fn get_manifest(
+    reg: &Registry,
+    name: &RepositoryName,
+    r: &Reference,
+    h: &HeaderMap,
+    head: bool,
+) -> Result<Response> {
+    let m = reg.get_manifest(name, r).await?;
+    if !accepts(h, &m.media_type) {
+        return Err(OciError::new(
+            Code::ManifestUnknown,
+            format!(
+                "manifest is {} which the request does not accept",
+                m.media_type
+            ),
+        ));
+    }
+    let digest = m.digest.to_string();
+    let etag = format!("\"{digest}\"");
+    let not_modified = header_str(h, &header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let len = m.content.len();
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if head {
+        StatusCode::OK.into_response()
+    } else {
+        (StatusCode::OK, m.content).into_response()
+    };
+    set(&mut resp, header::CONTENT_TYPE, &m.media_type);
+    set(&mut resp, header::CONTENT_LENGTH, &len.to_string());
+    set(&mut resp, CONTENT_DIGEST, &digest);
+    set(&mut resp, header::ETAG, &etag);
+    Ok(resp)
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>> {
+    let limited = http_body_util::Limited::new(body, limit + 1);
+    match limited.collect().await {
+        Ok(c) => {
+            let b = c.to_bytes();
+            if b.len() > limit {
+                Err(too_large(limit))
+            } else {
+                Ok(b.to_vec())
+            }
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) => Err(OciError::new(
+            Code::ManifestInvalid,
+            format!("failed to read the request body: {e}"),
+        )),
+    }
+}
+
+fn too_large(limit: usize) -> OciError {
+    OciError::new(
+        Code::SizeInvalid,
+        format!("manifest is larger than the {limit}-byte limit"),
+    )
+    .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+async fn put_manifest(
+    reg: &Registry,
+    name: &RepositoryName,
+    r: &Reference,
+    q: &Query,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let limit = reg.options.max_manifest_bytes;
+    if content_length(h).is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let extra: Vec<Tag> = q
+        .all("tag")
+        .map(|t| {
+            t.parse().map_err(|e: crate::oci::name::TagError| {
+                OciError::new(Code::TagInvalid, e.to_string())
+            })
+        })
+        .collect::<Result<_>>()?;
+    let content = read_limited(body, limit).await?;
+    let ct = header_str(h, &header::CONTENT_TYPE);
+    let out = reg.put_manifest(name, r, &extra, ct, &content).await?;
+    let digest = out.digest.to_string();
+    let mut resp = StatusCode::CREATED.into_response();
+    set(
+        &mut resp,
+        header::LOCATION,
+        &format!("/v2/{name}/manifests/{digest}"),
+    );
+    set(&mut resp, CONTENT_DIGEST, &digest);
+    if let Some(s) = out.subject {
+        set(&mut resp, OCI_SUBJECT, &s.to_string());
+    }
+    Ok(resp)
+}
+
+// ---- blobs --------------------------------------------------------------------------------
+
+async fn get_blob(
+    reg: &Registry,
+    name: &RepositoryName,
+    d: &Digest,
+    h: &HeaderMap,
+    head: bool,
+) -> Result<Response> {
+    let size = reg.stat_blob(name, d).await?;
+    let range = match header_str(h, &header::RANGE) {
+        Some(v) => match range::parse(v, size) {
+            Ok(r) => r,
+            Err(range::Unsatisfiable) => {
+                let mut resp = OciError::new(Code::RangeInvalid, "requested range not satisfiable")
+                    .into_response();
+                set(&mut resp, header::CONTENT_RANGE, &format!("bytes */{size}"));
+                return Ok(resp);
+            }
+        },
+        None => None,
+    };
+    let digest = d.to_string();
+    let (status, len) = match &range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start),
+        None => (StatusCode::OK, size),
+    };
+    let mut resp = if head {
+        status.into_response()
+    } else {
+        let stream = reg.get_blob(name, d, range.clone()).await?;
+        (status, Body::from_stream(stream)).into_response()
+    };
+    if let Some(r) = &range {
+        set(
+            &mut resp,
+            header::CONTENT_RANGE,
+            &format!("bytes {}-{}/{size}", r.start, r.end - 1),
+        );
+    }
+    set(&mut resp, header::CONTENT_LENGTH, &len.to_string());
+    set(&mut resp, header::CONTENT_TYPE, "application/octet-stream");
+    set(&mut resp, header::ACCEPT_RANGES, "bytes");
+    set(&mut resp, CONTENT_DIGEST, &digest);
+    set(&mut resp, header::ETAG, &format!("\"{digest}\""));
+    set(&mut resp, header::CACHE_CONTROL, "max-age=31536000");
+    Ok(resp)
+}
+
+fn blob_created(name: &RepositoryName, d: &Digest) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    set(
+        &mut resp,
+        header::LOCATION,
+        &format!("/v2/{name}/blobs/{d}"),
+    );
+    set(&mut resp, CONTENT_DIGEST, &d.to_string());
+    resp
+}
+
+fn upload_accepted(status: StatusCode, name: &RepositoryName, id: &str, size: u64) -> Response {
+    let mut resp = status.into_response();
+    set(
+        &mut resp,
+        header::LOCATION,
+        &format!("/v2/{name}/blobs/uploads/{id}"),
+    );
+    set(&mut resp, header::RANGE, &range_header(size));
+    set(&mut resp, UPLOAD_UUID, id);
+    set(&mut resp, header::CONTENT_LENGTH, "0");
+    resp
+}
+
+fn digest_param(q: &Query) -> Result<Option<Digest>> {
+    q.get("digest")
+        .map(|d| {
+            d.parse().map_err(|e: crate::oci::DigestError| {
+                OciError::new(Code::DigestInvalid, e.to_string())
+            })
+        })
+        .transpose()
+}
+
+async fn start_upload(
+    reg: &Registry,
+    who: &Principal,
+    name: &RepositoryName,
+    q: &Query,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    if let (Some(mount), from) = (q.get("mount"), q.get("from")) {
+        let d: Digest = mount.parse().map_err(|e: crate::oci::DigestError| {
+            OciError::new(Code::DigestInvalid, e.to_string())
+        })?;
+        if let Some(from) = from.and_then(|f| f.parse::<RepositoryName>().ok()) {
+            // Mounting reads the source: the caller must be allowed to pull from it.
+            let may_read = auth::authorize(who, Action::BatchGetImage, Resource::Repository(&from))
+                == Decision::Allow;
+            if may_read && reg.mount_blob(name, &from, &d).await?.is_some() {
+                return Ok(blob_created(name, &d));
+            }
+        }
+        // Not mountable: fall back to a regular upload session.
+    }
+    if let Some(d) = digest_param(q)? {
+        check(who, Action::UploadLayerPart, Resource::Repository(name))?;
+        check(who, Action::CompleteLayerUpload, Resource::Repository(name))?;
+        reg.put_blob(name, &d, body_stream(body)).await?;
+        return Ok(blob_created(name, &d));
+    }
+    if has_body(h) {
+        return Err(OciError::new(
+            Code::BlobUploadInvalid,
+            "a POST with a body needs ?digest= (monolithic upload)",
+        ));
+    }
+    let algorithm = match q.get("digest-algorithm") {
+        None => Algorithm::Sha256,
+        Some(a) => a.parse().map_err(|e: crate::oci::DigestError| {
+            OciError::new(Code::DigestInvalid, e.to_string())
+        })?,
+    };
+    let status = reg.start_upload(name, algorithm).await?;
+    let mut resp = upload_accepted(StatusCode::ACCEPTED, name, &status.id, 0);
+    set(&mut resp, CHUNK_MIN, "0");
+    Ok(resp)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn upload(
+    reg: &Registry,
+    who: &Principal,
+    name: &RepositoryName,
+    id: &str,
+    method: Method,
+    q: &Query,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    match method {
+        Method::GET => {
+            check(who, Action::UploadLayerPart, Resource::Repository(name))?;
+            let s = reg.upload_status(name, id).await?;
+            Ok(upload_accepted(StatusCode::NO_CONTENT, name, &s.id, s.size))
+        }
+        Method::PATCH => {
+            check(who, Action::UploadLayerPart, Resource::Repository(name))?;
+            let range = content_range(h)?;
+            let s = reg
+                .append_upload(name, id, range, body_stream(body))
+                .await?;
+            Ok(upload_accepted(StatusCode::ACCEPTED, name, &s.id, s.size))
+        }
+        Method::PUT => {
+            check(who, Action::CompleteLayerUpload, Resource::Repository(name))?;
+            let d = digest_param(q)?.ok_or_else(|| {
+                OciError::new(
+                    Code::DigestInvalid,
+                    "PUT to finish an upload needs ?digest=",
+                )
+            })?;
+            let range = content_range(h)?;
+            let body = has_body(h).then(|| body_stream(body));
+            reg.finish_upload(name, id, &d, range, body).await?;
+            Ok(blob_created(name, &d))
+        }
+        Method::DELETE => {
+            check(who, Action::UploadLayerPart, Resource::Repository(name))?;
+            reg.cancel_upload(name, id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        m => Err(unsupported(&m)),
+    }
+}
+
+fn content_range(h: &HeaderMap) -> Result<Option<crate::registry::ChunkRange>> {
+    match h.get(header::CONTENT_RANGE) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v.to_str().ok().and_then(range::parse_content_range);
+            match s {
+                Some((start, end)) => Ok(Some(crate::registry::ChunkRange { start, end })),
+                None => Err(OciError::new(
+                    Code::BlobUploadInvalid,
+                    "malformed Content-Range; expected <start>-<end>",
+                )),
+            }
+        }
+    }
+}

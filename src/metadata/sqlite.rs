@@ -1,0 +1,526 @@
+//! SQLite metadata for the embedded deployment: one file in WAL mode, one writer connection
+//! (writes are serialized in-process, so transactions never fight over the lock) and a pool
+//! of read-only connections for the hot read paths.
+
+use super::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn err(e: sqlx::Error) -> MetaError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            MetaError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(d)
+            if d.message().contains("locked") || d.message().contains("busy") =>
+        {
+            MetaError::Unavailable(e.to_string())
+        }
+        _ => MetaError::Internal(e.to_string()),
+    }
+}
+
+fn opt_digest(s: Option<String>) -> MetaResult<Option<Digest>> {
+    s.map(|s| {
+        s.parse()
+            .map_err(|_| MetaError::Internal(format!("bad digest {s:?} in database")))
+    })
+    .transpose()
+}
+
+fn stored(row: sqlx::sqlite::SqliteRow) -> MetaResult<StoredManifest> {
+    let digest: String = row.get(0);
+    Ok(StoredManifest {
+        digest: opt_digest(Some(digest))?.ok_or_else(|| MetaError::Internal("no digest".into()))?,
+        media_type: row.get(1),
+        content: row.get(2),
+    })
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) `path` and apply migrations.
+    pub async fn open(path: &Path) -> MetaResult<Self> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16000");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(err)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| MetaError::Internal(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(2)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(err)?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// An in-memory-like store in a temporary file, for tests.
+    #[cfg(test)]
+    pub async fn open_temp(dir: &Path) -> Self {
+        Self::open(&dir.join("meta.db")).await.expect("open sqlite")
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+async fn repo_id(
+    conn: &mut sqlx::SqliteConnection,
+    repo: &RepositoryName,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+    )
+    .bind(repo.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        .bind(repo.as_str())
+        .fetch_one(&mut *conn)
+        .await
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn ping(&self) -> MetaResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn repository_exists(&self, repo: &RepositoryName) -> MetaResult<bool> {
+        let r: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(r.is_some())
+    }
+
+    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> MetaResult<Vec<String>> {
+        sqlx::query_scalar("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
+            .bind(last.unwrap_or(""))
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)
+    }
+
+    async fn repository_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = ? AND rb.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(err)?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    async fn link_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> MetaResult<()> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let id = repo_id(&mut tx, repo, now).await.map_err(err)?;
+        let d = digest.to_string();
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+            .bind(&d)
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query("INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(&d)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn unlink_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<DeleteOutcome> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let d = digest.to_string();
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT rb.repository_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             WHERE r.name = ? AND rb.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(&d)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        let Some(id) = id else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let user: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM manifest_blobs WHERE repository_id = ? AND blob_digest = ? LIMIT 1",
+        )
+        .bind(id)
+        .bind(&d)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        if let Some(m) = user {
+            return Ok(DeleteOutcome::Referenced(m));
+        }
+        sqlx::query("DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?")
+            .bind(id)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn create_upload(&self, u: &UploadRow) -> MetaResult<()> {
+        sqlx::query("INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&u.id)
+            .bind(u.repository.as_str())
+            .bind(u.algorithm.as_str())
+            .bind(u.size as i64)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(&self.writer)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>> {
+        let row = sqlx::query("SELECT id, repository, algorithm, size, created_at, updated_at FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(err)?;
+        let Some(row) = row else { return Ok(None) };
+        let bad = |what: &str| MetaError::Internal(format!("bad {what} in uploads row"));
+        Ok(Some(UploadRow {
+            id: row.get(0),
+            repository: RepositoryName::from_str(row.get::<&str, _>(1))
+                .map_err(|_| bad("repository"))?,
+            algorithm: Algorithm::from_str(row.get::<&str, _>(2)).map_err(|_| bad("algorithm"))?,
+            size: row.get::<i64, _>(3) as u64,
+            created_at: row.get(4),
+            updated_at: row.get(5),
+        }))
+    }
+
+    async fn set_upload_size(&self, id: &str, size: u64, now: i64) -> MetaResult<()> {
+        sqlx::query("UPDATE uploads SET size = ?, updated_at = ? WHERE id = ?")
+            .bind(size as i64)
+            .bind(now)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_upload(&self, id: &str) -> MetaResult<()> {
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+        )
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)
+    }
+
+    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let id = repo_id(&mut tx, m.repository, m.now).await.map_err(err)?;
+        let digest = m.digest.to_string();
+        let mut total = m.content.len() as u64;
+        for b in m.manifest.required_blobs() {
+            let have: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+            )
+            .bind(id)
+            .bind(b.digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
+            if have.is_none() {
+                return Err(PutManifestError::BlobUnknown(b.digest.clone()));
+            }
+            total += b.size;
+        }
+        for c in &m.manifest.manifests {
+            let have: Option<i64> = sqlx::query_scalar(
+                "SELECT total_size FROM manifests WHERE repository_id = ? AND digest = ?",
+            )
+            .bind(id)
+            .bind(c.digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
+            match have {
+                Some(s) => total += s as u64,
+                None => return Err(PutManifestError::ManifestUnknown(c.digest.clone())),
+            }
+        }
+        sqlx::query(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest,
+                config_digest, annotations, total_size, content, pushed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at",
+        )
+        .bind(id)
+        .bind(&digest)
+        .bind(&m.manifest.media_type)
+        .bind(m.manifest.effective_artifact_type())
+        .bind(m.manifest.subject.as_ref().map(|s| s.digest.to_string()))
+        .bind(m.manifest.config.as_ref().map(|c| c.digest.to_string()))
+        .bind(m.manifest.annotations.as_deref())
+        .bind(total as i64)
+        .bind(m.content)
+        .bind(m.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        for b in m.manifest.required_blobs() {
+            sqlx::query("INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(&digest)
+                .bind(b.digest.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        for c in &m.manifest.manifests {
+            sqlx::query("INSERT INTO manifest_children (repository_id, parent_digest, child_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(&digest)
+                .bind(c.digest.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        for t in m.tags {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+                 updated_at = excluded.updated_at",
+            )
+            .bind(id)
+            .bind(t.as_str())
+            .bind(&digest)
+            .bind(m.now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn manifest_by_digest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<Option<StoredManifest>> {
+        sqlx::query(
+            "SELECT m.digest, m.media_type, m.content FROM manifests m
+             JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(err)?
+        .map(stored)
+        .transpose()
+    }
+
+    async fn manifest_by_tag(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+    ) -> MetaResult<Option<StoredManifest>> {
+        sqlx::query(
+            "SELECT m.digest, m.media_type, m.content FROM tags t
+             JOIN repositories r ON r.id = t.repository_id
+             JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+             WHERE r.name = ? AND t.name = ?",
+        )
+        .bind(repo.as_str())
+        .bind(tag.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(err)?
+        .map(stored)
+        .transpose()
+    }
+
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
+        let r = sqlx::query(
+            "DELETE FROM tags WHERE name = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(tag.as_str())
+        .bind(repo.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<DeleteOutcome> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let d = digest.to_string();
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT m.repository_id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = ? AND m.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(&d)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        let Some(id) = id else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let parent: Option<String> = sqlx::query_scalar(
+            "SELECT parent_digest FROM manifest_children WHERE repository_id = ? AND child_digest = ? LIMIT 1",
+        )
+        .bind(id)
+        .bind(&d)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        if let Some(p) = parent {
+            return Ok(DeleteOutcome::Referenced(p));
+        }
+        // Tags, blob edges and child edges go with the row (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
+            .bind(id)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn list_tags(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Option<Vec<String>>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(err)?;
+        let Some(id) = id else { return Ok(None) };
+        let tags = sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(id)
+        .bind(last.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)?;
+        Ok(Some(tags))
+    }
+
+    async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+    ) -> MetaResult<Vec<Referrer>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, length(m.content), m.artifact_type, m.annotations
+             FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = ? AND m.subject_digest = ? ORDER BY m.digest",
+        )
+        .bind(repo.as_str())
+        .bind(subject.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Referrer {
+                digest: r.get(0),
+                media_type: r.get(1),
+                size: r.get::<i64, _>(2) as u64,
+                artifact_type: r.get(3),
+                annotations: r.get(4),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn sqlite_store_passes_the_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open_temp(dir.path()).await;
+        crate::metadata::suite::run(&store).await;
+    }
+}

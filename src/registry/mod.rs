@@ -1,0 +1,311 @@
+//! The service layer: the one place where registry semantics live (uploads, blobs, manifests,
+//! tags, referrers, repositories). Every surface calls it; none re-implements it.
+
+mod uploads;
+
+use crate::metadata::{
+    DeleteOutcome, MetaError, MetadataStore, NewManifest, PutManifestError, Referrer,
+    StoredManifest,
+};
+use crate::oci::manifest::{self, Manifest};
+use crate::oci::{Algorithm, Digest, Reference, RepositoryName, Tag};
+use crate::storage::{BlobStore, ByteStream, StorageError};
+use std::ops::Range;
+use std::sync::Arc;
+
+pub use uploads::{ChunkRange, UploadStatus};
+
+/// Domain errors; each surface maps them to its own wire format.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    #[error("blob upload unknown to registry")]
+    UploadUnknown,
+    #[error("{0}")]
+    UploadInvalid(String),
+    /// A chunk that does not start where the upload ends; carries the upload's current size.
+    #[error("chunk does not start at the end of the upload ({size} bytes received so far)")]
+    RangeInvalid { size: u64 },
+    #[error("{0}")]
+    DigestInvalid(String),
+    #[error("{0}")]
+    ManifestInvalid(String),
+    #[error("manifest references {0}, which is not in this repository")]
+    ManifestBlobUnknown(Digest),
+    #[error("manifest unknown to registry")]
+    ManifestUnknown,
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    #[error("{0}")]
+    SizeInvalid(String),
+    #[error("{0}")]
+    TagInvalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("service temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<MetaError> for RegistryError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Unavailable(m) => RegistryError::Unavailable(m),
+            MetaError::Internal(m) => RegistryError::Internal(m),
+        }
+    }
+}
+
+impl From<StorageError> for RegistryError {
+    fn from(e: StorageError) -> Self {
+        RegistryError::Internal(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, RegistryError>;
+
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: usize,
+    /// Uploads idle for longer than this are discarded, in seconds.
+    pub upload_expiry_secs: u64,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            max_manifest_bytes: 4 * 1024 * 1024,
+            upload_expiry_secs: 24 * 3600,
+        }
+    }
+}
+
+pub struct Registry {
+    meta: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    uploads: uploads::HashStates,
+    pub options: RegistryOptions,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A manifest accepted by `put_manifest`.
+#[derive(Debug)]
+pub struct PutManifestOutcome {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+impl Registry {
+    pub fn new(
+        meta: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        options: RegistryOptions,
+    ) -> Self {
+        Registry {
+            meta,
+            blobs,
+            uploads: Default::default(),
+            options,
+        }
+    }
+
+    pub async fn ready(&self) -> Result<()> {
+        Ok(self.meta.ping().await?)
+    }
+
+    // ---- blobs ----------------------------------------------------------------------------
+
+    /// The size of a blob the repository holds.
+    #[tracing::instrument(skip_all, fields(repo = %repo, digest = %digest))]
+    pub async fn stat_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
+        self.meta
+            .repository_blob(repo, digest)
+            .await?
+            .ok_or(RegistryError::BlobUnknown)
+    }
+
+    /// Stream a blob (or a validated byte range of it) that the repository holds.
+    #[tracing::instrument(skip_all, fields(repo = %repo, digest = %digest))]
+    pub async fn get_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
+        match self.blobs.get(digest, range).await {
+            Ok(s) => Ok(s),
+            // Metadata must never point at missing bytes; if it does, say so loudly.
+            Err(StorageError::NotFound) => {
+                tracing::error!(%repo, %digest, "blob is linked but missing from storage");
+                Err(RegistryError::BlobUnknown)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(repo = %repo, digest = %digest))]
+    pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        match self.meta.unlink_blob(repo, digest).await? {
+            DeleteOutcome::Deleted => Ok(()),
+            DeleteOutcome::NotFound => Err(RegistryError::BlobUnknown),
+            DeleteOutcome::Referenced(m) => Err(RegistryError::Conflict(format!(
+                "blob is referenced by manifest {m}; delete the manifest first"
+            ))),
+        }
+    }
+
+    /// Cross-repository mount: link a blob that `from` holds into `repo`. Returns the size, or
+    /// `None` when `from` does not hold it (the caller falls back to a regular upload).
+    #[tracing::instrument(skip_all, fields(repo = %repo, from = %from, digest = %digest))]
+    pub async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        from: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>> {
+        let Some(size) = self.meta.repository_blob(from, digest).await? else {
+            return Ok(None);
+        };
+        self.meta.link_blob(repo, digest, size, now_ms()).await?;
+        Ok(Some(size))
+    }
+
+    // ---- manifests ------------------------------------------------------------------------
+
+    /// Accept a manifest: parse, digest the exact bytes, check references, store, tag.
+    #[tracing::instrument(skip_all, fields(repo = %repo, reference = %reference))]
+    pub async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        extra_tags: &[Tag],
+        content_type: Option<&str>,
+        content: &[u8],
+    ) -> Result<PutManifestOutcome> {
+        if content.len() > self.options.max_manifest_bytes {
+            return Err(RegistryError::SizeInvalid(format!(
+                "manifest is larger than {} bytes",
+                self.options.max_manifest_bytes
+            )));
+        }
+        let m: Manifest = manifest::parse(content_type, content)
+            .map_err(|e| RegistryError::ManifestInvalid(e.to_string()))?;
+        let mut tags = extra_tags.to_vec();
+        let digest = match reference {
+            Reference::Digest(d) => {
+                let actual = d.algorithm().digest(content);
+                if &actual != d {
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "manifest digest {actual} does not match {d} in the URL"
+                    )));
+                }
+                actual
+            }
+            Reference::Tag(t) => {
+                tags.insert(0, t.clone());
+                Algorithm::Sha256.digest(content)
+            }
+        };
+        tags.sort();
+        tags.dedup();
+        let r = self
+            .meta
+            .put_manifest(NewManifest {
+                repository: repo,
+                digest: &digest,
+                manifest: &m,
+                content,
+                tags: &tags,
+                now: now_ms(),
+            })
+            .await;
+        match r {
+            Ok(()) => Ok(PutManifestOutcome {
+                digest,
+                subject: m.subject.map(|s| s.digest),
+            }),
+            Err(PutManifestError::BlobUnknown(d)) | Err(PutManifestError::ManifestUnknown(d)) => {
+                Err(RegistryError::ManifestBlobUnknown(d))
+            }
+            Err(PutManifestError::Meta(e)) => Err(e.into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(repo = %repo, reference = %reference))]
+    pub async fn get_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<StoredManifest> {
+        let found = match reference {
+            Reference::Digest(d) => self.meta.manifest_by_digest(repo, d).await?,
+            Reference::Tag(t) => self.meta.manifest_by_tag(repo, t).await?,
+        };
+        found.ok_or(RegistryError::ManifestUnknown)
+    }
+
+    /// Delete by tag removes only the tag; delete by digest removes the manifest and its tags.
+    #[tracing::instrument(skip_all, fields(repo = %repo, reference = %reference))]
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<()> {
+        match reference {
+            Reference::Tag(t) => {
+                if self.meta.delete_tag(repo, t).await? {
+                    Ok(())
+                } else {
+                    Err(RegistryError::ManifestUnknown)
+                }
+            }
+            Reference::Digest(d) => match self.meta.delete_manifest(repo, d).await? {
+                DeleteOutcome::Deleted => Ok(()),
+                DeleteOutcome::NotFound => Err(RegistryError::ManifestUnknown),
+                DeleteOutcome::Referenced(p) => Err(RegistryError::Conflict(format!(
+                    "manifest is referenced by index {p}; delete the index first"
+                ))),
+            },
+        }
+    }
+
+    // ---- listings -------------------------------------------------------------------------
+
+    pub async fn list_tags(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.meta
+            .list_tags(repo, last, limit)
+            .await?
+            .ok_or(RegistryError::NameUnknown)
+    }
+
+    pub async fn catalog(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
+        Ok(self.meta.list_repositories(last, limit).await?)
+    }
+
+    pub async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        let mut r = self.meta.referrers(repo, subject).await?;
+        if let Some(a) = artifact_type {
+            r.retain(|x| x.artifact_type.as_deref() == Some(a));
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,333 @@
+//! Blob uploads: start, append (streamed or chunked), status, finish with digest check, cancel,
+//! and expiry. The incremental hash state is cached per upload; after a restart (or on another
+//! replica) it is rebuilt from the bytes already stored, so any upload can always be resumed.
+
+use super::{now_ms, Registry, RegistryError, Result};
+use crate::metadata::UploadRow;
+use crate::oci::{Algorithm, Digest, Hasher, RepositoryName};
+use crate::storage::{ByteStream, StorageError, UploadWriter};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::task::spawn_blocking;
+
+/// Bytes gathered before one write + hash step: large enough to amortize the blocking-pool
+/// hop, small enough to keep memory per upload bounded.
+const WRITE_BATCH: usize = 1024 * 1024;
+
+struct HashState {
+    offset: u64,
+    hasher: Hasher,
+}
+
+/// Per-upload lock and cached hash state. The lock serializes concurrent requests on one
+/// upload; the state is `None` whenever it is unknown or might be stale.
+#[derive(Default)]
+pub(super) struct HashStates(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<HashState>>>>>);
+
+impl HashStates {
+    fn entry(&self, id: &str) -> Arc<tokio::sync::Mutex<Option<HashState>>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_owned()).or_default().clone()
+    }
+    fn remove(&self, id: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(id);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadStatus {
+    pub id: String,
+    pub size: u64,
+}
+
+/// Where a chunk claims to go (`Content-Range: start-end`, inclusive).
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+fn internal(e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Internal(e.to_string())
+}
+
+impl Registry {
+    #[tracing::instrument(skip_all, fields(repo = %repo))]
+    pub async fn start_upload(
+        &self,
+        repo: &RepositoryName,
+        algorithm: Algorithm,
+    ) -> Result<UploadStatus> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.blobs.upload_start(&id).await?;
+        let now = now_ms();
+        let row = UploadRow {
+            id: id.clone(),
+            repository: repo.clone(),
+            algorithm,
+            size: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        if let Err(e) = self.meta.create_upload(&row).await {
+            let _ = self.blobs.upload_abort(&id).await;
+            return Err(e.into());
+        }
+        *self.uploads.entry(&id).lock().await = Some(HashState {
+            offset: 0,
+            hasher: algorithm.hasher(),
+        });
+        Ok(UploadStatus { id, size: 0 })
+    }
+
+    async fn upload_row(&self, repo: &RepositoryName, id: &str) -> Result<UploadRow> {
+        match self.meta.get_upload(id).await? {
+            Some(row) if &row.repository == repo => Ok(row),
+            _ => Err(RegistryError::UploadUnknown),
+        }
+    }
+
+    pub async fn upload_status(&self, repo: &RepositoryName, id: &str) -> Result<UploadStatus> {
+        let row = self.upload_row(repo, id).await?;
+        Ok(UploadStatus {
+            id: row.id,
+            size: row.size,
+        })
+    }
+
+    /// Append a chunk (or a whole streamed body) to an upload.
+    #[tracing::instrument(skip_all, fields(repo = %repo, upload = %id))]
+    pub async fn append_upload(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<UploadStatus> {
+        let lock = self.uploads.entry(id);
+        let mut state = lock.lock().await;
+        let row = self.upload_row(repo, id).await?;
+        let size = self.append_locked(&row, &mut state, range, body).await?;
+        Ok(UploadStatus { id: row.id, size })
+    }
+
+    async fn append_locked(
+        &self,
+        row: &UploadRow,
+        state: &mut Option<HashState>,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<u64> {
+        if let Some(r) = range {
+            if r.start != row.size || r.end < r.start {
+                return Err(RegistryError::RangeInvalid { size: row.size });
+            }
+        }
+        let hasher = self.hash_state(row, state.take()).await?;
+        let writer = self
+            .blobs
+            .upload_writer(&row.id, row.size)
+            .await
+            .map_err(|e| self.storage_upload_error(e))?;
+        let (written, hasher) = write_stream(writer, hasher, body).await?;
+        if let Some(r) = range {
+            if written - row.size != r.end - r.start + 1 {
+                // The chunk was not what it claimed to be; nothing of it counts.
+                return Err(RegistryError::RangeInvalid { size: row.size });
+            }
+        }
+        self.meta
+            .set_upload_size(&row.id, written, now_ms())
+            .await?;
+        *state = Some(HashState {
+            offset: written,
+            hasher,
+        });
+        Ok(written)
+    }
+
+    fn storage_upload_error(&self, e: StorageError) -> RegistryError {
+        match e {
+            StorageError::NotFound | StorageError::Truncated { .. } => RegistryError::UploadUnknown,
+            other => other.into(),
+        }
+    }
+
+    /// The hash of the upload's recorded bytes: the cached state when it is current, else
+    /// rebuilt by reading the stored bytes back.
+    async fn hash_state(&self, row: &UploadRow, cached: Option<HashState>) -> Result<Hasher> {
+        if let Some(s) = cached {
+            if s.offset == row.size && s.hasher.algorithm() == row.algorithm {
+                return Ok(s.hasher);
+            }
+        }
+        self.rehash(&row.id, row.size, row.algorithm).await
+    }
+
+    async fn rehash(&self, id: &str, len: u64, algorithm: Algorithm) -> Result<Hasher> {
+        let mut hasher = algorithm.hasher();
+        if len == 0 {
+            return Ok(hasher);
+        }
+        let mut s = self
+            .blobs
+            .upload_read(id, len)
+            .await
+            .map_err(|e| self.storage_upload_error(e))?;
+        let mut seen = 0u64;
+        while let Some(chunk) = s.next().await {
+            let chunk = chunk.map_err(internal)?;
+            seen += chunk.len() as u64;
+            hasher = spawn_blocking(move || {
+                hasher.update(&chunk);
+                hasher
+            })
+            .await
+            .map_err(internal)?;
+        }
+        if seen != len {
+            return Err(RegistryError::UploadUnknown);
+        }
+        Ok(hasher)
+    }
+
+    /// Finish an upload: append the optional final chunk, verify the digest, make the blob
+    /// durable and visible in the repository.
+    #[tracing::instrument(skip_all, fields(repo = %repo, upload = %id, digest = %digest))]
+    pub async fn finish_upload(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        body: Option<ByteStream>,
+    ) -> Result<u64> {
+        let lock = self.uploads.entry(id);
+        let mut state = lock.lock().await;
+        let mut row = self.upload_row(repo, id).await?;
+        if let Some(body) = body {
+            row.size = self.append_locked(&row, &mut state, range, body).await?;
+        }
+        let computed = if digest.algorithm() == row.algorithm {
+            self.hash_state(&row, state.take()).await?.finish()
+        } else {
+            self.rehash(id, row.size, digest.algorithm())
+                .await?
+                .finish()
+        };
+        if &computed != digest {
+            drop(state);
+            self.discard_upload(id).await?;
+            return Err(RegistryError::DigestInvalid(format!(
+                "uploaded content has digest {computed}, not {digest}"
+            )));
+        }
+        match self.blobs.upload_commit(id, row.size, digest).await {
+            Ok(()) => {}
+            // A retry after a crash between commit and link: the blob is already in place.
+            Err(StorageError::NotFound) if self.blobs.stat(digest).await? == Some(row.size) => {}
+            Err(e) => return Err(self.storage_upload_error(e)),
+        }
+        self.meta
+            .link_blob(repo, digest, row.size, now_ms())
+            .await?;
+        self.meta.delete_upload(id).await?;
+        drop(state);
+        self.uploads.remove(id);
+        Ok(row.size)
+    }
+
+    /// Cancel an upload.
+    pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<()> {
+        let lock = self.uploads.entry(id);
+        let _state = lock.lock().await;
+        self.upload_row(repo, id).await?;
+        drop(_state);
+        self.discard_upload(id).await
+    }
+
+    async fn discard_upload(&self, id: &str) -> Result<()> {
+        self.meta.delete_upload(id).await?;
+        self.blobs.upload_abort(id).await?;
+        self.uploads.remove(id);
+        Ok(())
+    }
+
+    /// Upload a whole blob in one request (`POST ?digest=`).
+    pub async fn put_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+    ) -> Result<u64> {
+        let status = self.start_upload(repo, digest.algorithm()).await?;
+        let r = self
+            .finish_upload(repo, &status.id, digest, None, Some(body))
+            .await;
+        if r.is_err() {
+            let _ = self.discard_upload(&status.id).await;
+        }
+        r
+    }
+
+    /// Discard uploads idle for longer than the configured expiry. Returns how many.
+    pub async fn expire_uploads(&self) -> Result<usize> {
+        let before = now_ms() - (self.options.upload_expiry_secs as i64) * 1000;
+        let mut n = 0;
+        loop {
+            let ids = self.meta.stale_uploads(before, 100).await?;
+            if ids.is_empty() {
+                return Ok(n);
+            }
+            for id in ids {
+                let lock = self.uploads.entry(&id);
+                let _g = lock.lock().await;
+                self.discard_upload(&id).await?;
+                n += 1;
+            }
+        }
+    }
+}
+
+/// Stream `body` into the writer, hashing and writing each batch concurrently.
+async fn write_stream(
+    mut writer: Box<dyn UploadWriter>,
+    mut hasher: Hasher,
+    mut body: ByteStream,
+) -> Result<(u64, Hasher)> {
+    let mut buf = BytesMut::new();
+    let mut done = false;
+    while !done {
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() < WRITE_BATCH {
+                    continue;
+                }
+            }
+            Some(Err(e)) => {
+                return Err(RegistryError::UploadInvalid(format!(
+                    "failed to read the request body: {e}"
+                )))
+            }
+            None => done = true,
+        }
+        if buf.is_empty() {
+            continue;
+        }
+        let batch: Bytes = buf.split().freeze();
+        let for_hash = batch.clone();
+        let hashing = spawn_blocking(move || {
+            hasher.update(&for_hash);
+            hasher
+        });
+        let wrote = writer.write(batch).await;
+        hasher = hashing.await.map_err(internal)?;
+        wrote?;
+    }
+    let len = writer.finish().await?;
+    Ok((len, hasher))
+}

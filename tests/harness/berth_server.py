@@ -1,0 +1,121 @@
+"""Start and stop a Berth server (or point at an already-running registry) for the Python test suites.
+
+Environment:
+  REGISTRY_URL   use this running registry instead of starting one (e.g. http://127.0.0.1:5000)
+  BERTH_BIN      the berth binary to start (default: target/release/berth, then target/debug/berth)
+  BERTH_CONFIG   optional config file passed with --config
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def berth_bin():
+    env = os.environ.get("BERTH_BIN")
+    if env:
+        return env
+    for profile in ("release", "debug"):
+        p = os.path.join(ROOT, "target", profile, "berth")
+        if os.path.exists(p):
+            return p
+    raise RuntimeError("no berth binary: run `cargo build --release` or set BERTH_BIN")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BerthServer:
+    """A berth process on 127.0.0.1:<free port> with its own data directory."""
+
+    def __init__(self, data_dir=None, port=None, extra_args=(), env=None):
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="berth-test-")
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "server.log")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hostport(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        args = [berth_bin(), "serve", "--listen", self.hostport, "--data-dir", self.data_dir]
+        if os.environ.get("BERTH_CONFIG"):
+            args += ["--config", os.environ["BERTH_CONFIG"]]
+        args += self.extra_args
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"berth exited with {self.proc.returncode}; log: {self.read_log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"berth did not become healthy; log: {self.read_log()}")
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-4000:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class ExternalRegistry:
+    """A registry that is already running (REGISTRY_URL)."""
+
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+        self.hostport = self.url.split("://", 1)[1]
+
+    def cleanup(self):
+        pass
+
+
+def registry_from_env():
+    url = os.environ.get("REGISTRY_URL")
+    if url:
+        return ExternalRegistry(url)
+    return BerthServer().start()
