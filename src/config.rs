@@ -60,9 +60,15 @@ impl Config {
         if let Some(path) = file {
             f = f.merge(Toml::file_exact(path));
         }
-        f.merge(Env::prefixed("BERTH_").split("__"))
-            .extract()
-            .map_err(Box::new)
+        // Only variables naming a config section are configuration: BERTH_CONFIG, BERTH_BIN
+        // and the like belong to the command line and the tooling.
+        let env = Env::prefixed("BERTH_").split("__").filter(|k| {
+            matches!(
+                k.as_str().split('.').next(),
+                Some("listen" | "data_dir" | "registry" | "log")
+            )
+        });
+        f.merge(env).extract().map_err(Box::new)
     }
 }
 
@@ -78,6 +84,7 @@ mod tests {
                 "listen = \"127.0.0.1:6000\"\n[registry]\nupload_expiry_secs = 60\n",
             )?;
             jail.set_env("BERTH_DATA_DIR", "/tmp/x");
+            jail.set_env("BERTH_BIN", "/not/config");
             let c = Config::load(Some(Path::new("berth.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 6000);
             assert_eq!(c.registry.upload_expiry_secs, 60);

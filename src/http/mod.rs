@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
-        .route("/v2", get(distribution::base).head(distribution::base))
-        .route("/v2/", get(distribution::base).head(distribution::base))
+        .route("/v2", any(distribution::base_any))
+        .route("/v2/", any(distribution::base_any))
         .route("/v2/{*rest}", any(distribution::dispatch))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

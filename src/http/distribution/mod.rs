@@ -150,6 +150,17 @@ pub async fn base() -> Response {
     r
 }
 
+/// `/v2/`: the API version check, and its error for other methods.
+pub async fn base_any(method: Method) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        return base().await;
+    }
+    let mut r = unsupported(&method).into_response();
+    r.headers_mut()
+        .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+    r
+}
+
 /// The one `/v2/<rest>` handler.
 pub async fn dispatch(
     State(reg): State<Arc<Registry>>,
@@ -612,10 +623,11 @@ async fn upload(
         Method::PATCH => {
             check(who, Action::UploadLayerPart, Resource::Repository(name))?;
             let range = content_range(h)?;
-            let s = reg
-                .append_upload(name, id, range, body_stream(body))
-                .await?;
-            Ok(upload_accepted(StatusCode::ACCEPTED, name, &s.id, s.size))
+            match reg.append_upload(name, id, range, body_stream(body)).await {
+                Ok(s) => Ok(upload_accepted(StatusCode::ACCEPTED, name, &s.id, s.size)),
+                Err(e) => Err(OciError::from(e)
+                    .with_header(header::LOCATION, format!("/v2/{name}/blobs/uploads/{id}"))),
+            }
         }
         Method::PUT => {
             check(who, Action::CompleteLayerUpload, Resource::Repository(name))?;
