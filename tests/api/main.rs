@@ -1,0 +1,6 @@
+//! In-process integration tests: the real application on port 0 with a fresh data directory,
+//! driven over HTTP.
+
+mod helpers;
+mod lifecycle;
+mod races;
