@@ -63,8 +63,9 @@ impl Config {
         // Only variables naming a config section are configuration: BERTH_CONFIG, BERTH_BIN
         // and the like belong to the command line and the tooling.
         let env = Env::prefixed("BERTH_").split("__").filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
             matches!(
-                k.as_str().split('.').next(),
+                k.split('.').next(),
                 Some("listen" | "data_dir" | "registry" | "log")
             )
         });
