@@ -134,7 +134,7 @@ impl Registry {
             .map_err(|e| self.storage_upload_error(e))?;
         let (written, hasher) = write_stream(writer, hasher, body).await?;
         if let Some(r) = range {
-            if written - row.size != r.end - r.start + 1 {
+            if Some(written - row.size) != (r.end - r.start).checked_add(1) {
                 // The chunk was not what it claimed to be; nothing of it counts.
                 return Err(RegistryError::RangeInvalid { size: row.size });
             }
@@ -330,4 +330,102 @@ async fn write_stream(
     }
     let len = writer.finish().await?;
     Ok((len, hasher))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::sqlite::SqliteStore;
+    use crate::registry::RegistryOptions;
+    use crate::storage::fs::FsBlobStore;
+    use futures_util::stream;
+
+    async fn registry(dir: &std::path::Path, expiry: u64) -> Registry {
+        let meta = SqliteStore::open_temp(dir).await;
+        let blobs = FsBlobStore::open(dir.join("s")).unwrap();
+        Registry::new(
+            Arc::new(meta),
+            Arc::new(blobs),
+            RegistryOptions {
+                upload_expiry_secs: expiry,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn body(b: &'static [u8]) -> ByteStream {
+        Box::pin(stream::iter(vec![Ok(Bytes::from_static(b))]))
+    }
+
+    #[tokio::test]
+    async fn idle_uploads_expire_and_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), 0).await;
+        let repo: RepositoryName = "x/y".parse().unwrap();
+        let s = reg.start_upload(&repo, Algorithm::Sha256).await.unwrap();
+        reg.append_upload(&repo, &s.id, None, body(b"abc"))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(reg.expire_uploads().await.unwrap(), 1);
+        assert!(matches!(
+            reg.upload_status(&repo, &s.id).await,
+            Err(RegistryError::UploadUnknown)
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("s/uploads"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn fresh_uploads_do_not_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), 3600).await;
+        let repo: RepositoryName = "x/y".parse().unwrap();
+        let s = reg.start_upload(&repo, Algorithm::Sha256).await.unwrap();
+        assert_eq!(reg.expire_uploads().await.unwrap(), 0);
+        assert_eq!(reg.upload_status(&repo, &s.id).await.unwrap().size, 0);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_digest_discards_the_upload_and_publishes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), 3600).await;
+        let repo: RepositoryName = "x/y".parse().unwrap();
+        let wrong = Algorithm::Sha256.digest(b"something else");
+        let r = reg.put_blob(&repo, &wrong, body(b"abc")).await;
+        assert!(matches!(r, Err(RegistryError::DigestInvalid(_))));
+        assert!(matches!(
+            reg.stat_blob(&repo, &wrong).await,
+            Err(RegistryError::BlobUnknown)
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("s/uploads"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(!reg.meta.repository_exists(&repo).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_upload_belongs_to_its_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), 3600).await;
+        let a: RepositoryName = "a".parse().unwrap();
+        let b: RepositoryName = "b".parse().unwrap();
+        let s = reg.start_upload(&a, Algorithm::Sha256).await.unwrap();
+        assert!(matches!(
+            reg.append_upload(&b, &s.id, None, body(b"x")).await,
+            Err(RegistryError::UploadUnknown)
+        ));
+        assert!(matches!(
+            reg.cancel_upload(&b, &s.id).await,
+            Err(RegistryError::UploadUnknown)
+        ));
+        reg.cancel_upload(&a, &s.id).await.unwrap();
+    }
 }

@@ -75,7 +75,8 @@ pub fn parse_content_range(v: &str) -> Option<(u64, u64)> {
         return None;
     }
     let (a, b) = (a.parse().ok()?, b.parse().ok()?);
-    (b >= a).then_some((a, b))
+    // The inclusive length end - start + 1 must fit in a u64.
+    (b >= a && b < u64::MAX).then_some((a, b))
 }
 
 #[cfg(test)]
