@@ -34,7 +34,7 @@ pub struct UploadRow {
 pub struct StoredManifest {
     pub digest: Digest,
     pub media_type: String,
-    pub content: Vec<u8>,
+    pub content: bytes::Bytes,
 }
 
 /// A manifest to store, already parsed and digested by the registry layer.

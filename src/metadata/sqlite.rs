@@ -1,6 +1,10 @@
 //! SQLite metadata for the embedded deployment: one file in WAL mode, one writer connection
 //! (writes are serialized in-process, so transactions never fight over the lock) and a pool
 //! of read-only connections for the hot read paths.
+//!
+//! Because the embedded deployment owns its database exclusively (the data directory is
+//! locked), this store also keeps a read cache of manifests and tags: every write goes through
+//! this same object, so it can invalidate precisely.
 
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -12,6 +16,90 @@ use std::time::Duration;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    cache: ReadCache,
+}
+
+/// Bounds of the read cache: past either, it starts over empty.
+const CACHE_MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
+const CACHE_MAX_TAGS: usize = 200_000;
+
+/// Manifests by (repository, digest) and tags by (repository, tag). A reader only fills the
+/// cache if no write invalidated anything since it began its query (the generation did not
+/// move); writers bump the generation and invalidate after they commit, under the same lock,
+/// so a stale value can never be left behind.
+#[derive(Default)]
+struct ReadCache(std::sync::Mutex<CacheState>);
+
+#[derive(Default)]
+struct CacheState {
+    generation: u64,
+    manifests: std::collections::HashMap<(String, String), StoredManifest>,
+    manifest_bytes: usize,
+    tags: std::collections::HashMap<(String, String), String>,
+}
+
+impl ReadCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    fn by_digest(&self, repo: &str, digest: &str) -> Option<StoredManifest> {
+        self.lock()
+            .manifests
+            .get(&(repo.to_owned(), digest.to_owned()))
+            .cloned()
+    }
+
+    fn by_tag(&self, repo: &str, tag: &str) -> Option<StoredManifest> {
+        let c = self.lock();
+        let d = c.tags.get(&(repo.to_owned(), tag.to_owned()))?;
+        c.manifests.get(&(repo.to_owned(), d.clone())).cloned()
+    }
+
+    fn fill(&self, generation: u64, repo: &str, tag: Option<&str>, m: &StoredManifest) {
+        let mut c = self.lock();
+        if c.generation != generation {
+            return;
+        }
+        if c.manifest_bytes + m.content.len() > CACHE_MAX_MANIFEST_BYTES {
+            c.manifests.clear();
+            c.manifest_bytes = 0;
+        }
+        if c.tags.len() >= CACHE_MAX_TAGS {
+            c.tags.clear();
+        }
+        let digest = m.digest.to_string();
+        if let Some(t) = tag {
+            c.tags
+                .insert((repo.to_owned(), t.to_owned()), digest.clone());
+        }
+        if c.manifests
+            .insert((repo.to_owned(), digest), m.clone())
+            .is_none()
+        {
+            c.manifest_bytes += m.content.len();
+        }
+    }
+
+    /// After a write: forget the given tags, and (when a manifest was deleted) the manifest
+    /// and every tag that pointed at it.
+    fn invalidate(&self, repo: &str, tags: &[&str], deleted: Option<&str>) {
+        let mut c = self.lock();
+        c.generation += 1;
+        for t in tags {
+            c.tags.remove(&(repo.to_owned(), (*t).to_owned()));
+        }
+        if let Some(d) = deleted {
+            if let Some(m) = c.manifests.remove(&(repo.to_owned(), d.to_owned())) {
+                c.manifest_bytes -= m.content.len();
+            }
+            c.tags.retain(|(r, _), v| !(r == repo && v == d));
+        }
+    }
 }
 
 fn err(e: sqlx::Error) -> MetaError {
@@ -41,7 +129,7 @@ fn stored(row: sqlx::sqlite::SqliteRow) -> MetaResult<StoredManifest> {
     Ok(StoredManifest {
         digest: opt_digest(Some(digest))?.ok_or_else(|| MetaError::Internal("no digest".into()))?,
         media_type: row.get(1),
-        content: row.get(2),
+        content: bytes::Bytes::from(row.get::<Vec<u8>, _>(2)),
     })
 }
 
@@ -73,7 +161,11 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(err)?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            cache: ReadCache::default(),
+        })
     }
 
     /// An in-memory-like store in a temporary file, for tests.
@@ -126,12 +218,16 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn list_repositories(&self, last: Option<&str>, limit: u32) -> MetaResult<Vec<String>> {
-        sqlx::query_scalar("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
-            .bind(last.unwrap_or(""))
-            .bind(limit as i64)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)
+        let json: String = sqlx::query_scalar(
+            "SELECT json_group_array(name ORDER BY name) FROM
+               (SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?)",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(err)?;
+        serde_json::from_str(&json).map_err(|e| MetaError::Internal(format!("catalog: {e}")))
     }
 
     async fn repository_blob(
@@ -369,6 +465,8 @@ impl MetadataStore for SqliteStore {
             .map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
+        let tags: Vec<&str> = m.tags.iter().map(Tag::as_str).collect();
+        self.cache.invalidate(m.repository.as_str(), &tags, None);
         Ok(())
     }
 
@@ -377,17 +475,26 @@ impl MetadataStore for SqliteStore {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> MetaResult<Option<StoredManifest>> {
-        sqlx::query(
+        let d = digest.to_string();
+        if let Some(m) = self.cache.by_digest(repo.as_str(), &d) {
+            return Ok(Some(m));
+        }
+        let generation = self.cache.generation();
+        let found = sqlx::query(
             "SELECT m.digest, m.media_type, m.content FROM manifests m
              JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?",
         )
         .bind(repo.as_str())
-        .bind(digest.to_string())
+        .bind(&d)
         .fetch_optional(&self.reader)
         .await
         .map_err(err)?
         .map(stored)
-        .transpose()
+        .transpose()?;
+        if let Some(m) = &found {
+            self.cache.fill(generation, repo.as_str(), None, m);
+        }
+        Ok(found)
     }
 
     async fn manifest_by_tag(
@@ -395,7 +502,11 @@ impl MetadataStore for SqliteStore {
         repo: &RepositoryName,
         tag: &Tag,
     ) -> MetaResult<Option<StoredManifest>> {
-        sqlx::query(
+        if let Some(m) = self.cache.by_tag(repo.as_str(), tag.as_str()) {
+            return Ok(Some(m));
+        }
+        let generation = self.cache.generation();
+        let found = sqlx::query(
             "SELECT m.digest, m.media_type, m.content FROM tags t
              JOIN repositories r ON r.id = t.repository_id
              JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
@@ -407,7 +518,12 @@ impl MetadataStore for SqliteStore {
         .await
         .map_err(err)?
         .map(stored)
-        .transpose()
+        .transpose()?;
+        if let Some(m) = &found {
+            self.cache
+                .fill(generation, repo.as_str(), Some(tag.as_str()), m);
+        }
+        Ok(found)
     }
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
@@ -419,6 +535,7 @@ impl MetadataStore for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(err)?;
+        self.cache.invalidate(repo.as_str(), &[tag.as_str()], None);
         Ok(r.rows_affected() > 0)
     }
 
@@ -460,6 +577,7 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)?;
+        self.cache.invalidate(repo.as_str(), &[], Some(&d));
         Ok(DeleteOutcome::Deleted)
     }
 
@@ -475,15 +593,20 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(err)?;
         let Some(id) = id else { return Ok(None) };
-        let tags = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+        // One row holding a JSON array: decoding thousands of rows one by one costs far more
+        // than SQLite's own work.
+        let json: String = sqlx::query_scalar(
+            "SELECT json_group_array(name ORDER BY name) FROM
+               (SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?)",
         )
         .bind(id)
         .bind(last.unwrap_or(""))
         .bind(limit as i64)
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await
         .map_err(err)?;
+        let tags: Vec<String> = serde_json::from_str(&json)
+            .map_err(|e| MetaError::Internal(format!("tag list: {e}")))?;
         Ok(Some(tags))
     }
 

@@ -192,16 +192,41 @@ pub async fn run(store: &dyn MetadataStore) {
     assert!(store.delete_tag(&repo, &more[0]).await.unwrap());
     assert!(!store.delete_tag(&repo, &more[0]).await.unwrap());
     assert!(store
+        .manifest_by_tag(&repo, &more[0])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
         .manifest_by_digest(&repo, &rd)
         .await
         .unwrap()
         .is_some());
 
     // Deleting a manifest takes its tags with it.
+    assert!(store
+        .manifest_by_tag(&repo, &more[1])
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .manifest_by_digest(&repo, &rd)
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(
         store.delete_manifest(&repo, &rd).await.unwrap(),
         DeleteOutcome::Deleted
     );
+    assert!(store
+        .manifest_by_tag(&repo, &more[1])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .manifest_by_digest(&repo, &rd)
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
         store.list_tags(&repo, None, 10).await.unwrap().unwrap(),
         Vec::<String>::new()

@@ -10,11 +10,13 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
 use tokio::task::spawn_blocking;
 
-/// Bytes gathered before one write + hash step: large enough to amortize the blocking-pool
-/// hop, small enough to keep memory per upload bounded.
-const WRITE_BATCH: usize = 1024 * 1024;
+/// Bytes gathered before one write + hash step: large enough to amortize the hand-offs,
+/// small enough to keep memory per upload bounded (about `WRITE_BATCH * (PIPELINE_DEPTH + 2)`).
+const WRITE_BATCH: usize = 512 * 1024;
+const PIPELINE_DEPTH: usize = 2;
 
 struct HashState {
     offset: u64,
@@ -292,44 +294,68 @@ impl Registry {
     }
 }
 
-/// Stream `body` into the writer, hashing and writing each batch concurrently.
+/// Stream `body` into the writer in one pass: the request body is read, hashed and written
+/// concurrently (a hashing thread and a writing task, each fed through a short bounded
+/// channel), so memory per upload stays at a few batches whatever the blob's size.
 async fn write_stream(
     mut writer: Box<dyn UploadWriter>,
     mut hasher: Hasher,
-    mut body: ByteStream,
+    body: ByteStream,
 ) -> Result<(u64, Hasher)> {
+    let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let (write_tx, mut write_rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let hashing = spawn_blocking(move || {
+        while let Some(b) = hash_rx.blocking_recv() {
+            hasher.update(&b);
+        }
+        hasher
+    });
+    let writing = tokio::spawn(async move {
+        while let Some(b) = write_rx.recv().await {
+            writer.write(b).await?;
+        }
+        writer.finish().await
+    });
+    let pumped = pump(body, &hash_tx, &write_tx).await;
+    drop((hash_tx, write_tx));
+    let hasher = hashing.await.map_err(internal)?;
+    let written = writing.await.map_err(internal)?;
+    pumped?;
+    Ok((written?, hasher))
+}
+
+/// Read the body into batches of `WRITE_BATCH` bytes and hand each to both pipeline stages.
+async fn pump(
+    mut body: ByteStream,
+    hash_tx: &mpsc::Sender<Bytes>,
+    write_tx: &mpsc::Sender<Bytes>,
+) -> Result<()> {
     let mut buf = BytesMut::new();
-    let mut done = false;
-    while !done {
-        match body.next().await {
+    loop {
+        let next = body.next().await;
+        let done = match next {
             Some(Ok(chunk)) => {
                 buf.extend_from_slice(&chunk);
-                if buf.len() < WRITE_BATCH {
-                    continue;
-                }
+                false
             }
             Some(Err(e)) => {
                 return Err(RegistryError::UploadInvalid(format!(
                     "failed to read the request body: {e}"
                 )))
             }
-            None => done = true,
+            None => true,
+        };
+        if buf.len() >= WRITE_BATCH || (done && !buf.is_empty()) {
+            let batch = buf.split().freeze();
+            let stalled = || internal("upload pipeline stopped");
+            write_tx.send(batch.clone()).await.map_err(|_| stalled())?;
+            hash_tx.send(batch).await.map_err(|_| stalled())?;
+            buf.reserve(WRITE_BATCH);
         }
-        if buf.is_empty() {
-            continue;
+        if done {
+            return Ok(());
         }
-        let batch: Bytes = buf.split().freeze();
-        let for_hash = batch.clone();
-        let hashing = spawn_blocking(move || {
-            hasher.update(&for_hash);
-            hasher
-        });
-        let wrote = writer.write(batch).await;
-        hasher = hashing.await.map_err(internal)?;
-        wrote?;
     }
-    let len = writer.finish().await?;
-    Ok((len, hasher))
 }
 
 #[cfg(test)]

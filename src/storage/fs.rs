@@ -8,10 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::task::spawn_blocking;
 
 const READ_BUF: usize = 512 * 1024;
@@ -64,13 +63,49 @@ fn sync_dir(p: &Path) -> std::io::Result<()> {
     File::open(p)?.sync_all()
 }
 
+/// Stream a byte range of a file: one blocking thread reads large buffers and hands them over
+/// a short channel (one copy, no per-read hop through the blocking pool).
 async fn stream_file(path: PathBuf, range: Range<u64>) -> Result<ByteStream, StorageError> {
-    let mut f = tokio::fs::File::open(&path).await.map_err(not_found)?;
-    if range.start > 0 {
-        f.seek(SeekFrom::Start(range.start)).await?;
-    }
-    let reader = f.take(range.end - range.start);
-    Ok(tokio_util::io::ReaderStream::with_capacity(reader, READ_BUF).boxed())
+    let start = range.start;
+    let f = spawn_blocking(move || -> std::io::Result<File> {
+        let mut f = File::open(&path)?;
+        if start > 0 {
+            f.seek(SeekFrom::Start(start))?;
+        }
+        Ok(f)
+    })
+    .await
+    .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+    .map_err(not_found)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+    let mut left = range.end - range.start;
+    spawn_blocking(move || {
+        let mut f = f;
+        while left > 0 {
+            let n = left.min(READ_BUF as u64);
+            let mut v = Vec::with_capacity(n as usize);
+            let r = match (&mut f).take(n).read_to_end(&mut v) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "blob is shorter than expected",
+                )),
+                Ok(got) => {
+                    left -= got as u64;
+                    Ok(Bytes::from(v))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = r.is_err();
+            // A closed channel means the client went away.
+            if tx.blocking_send(r).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed())
 }
 
 #[async_trait]
@@ -147,6 +182,8 @@ impl BlobStore for FsBlobStore {
         Ok(Box::new(FsUploadWriter {
             file: Some(file),
             len: offset,
+            unsynced: 0,
+            syncing: None,
         }))
     }
 
@@ -198,9 +235,24 @@ impl BlobStore for FsBlobStore {
     }
 }
 
+/// Start writing dirty pages back this often, so the fsync at commit finds little left to do.
+const BACKGROUND_SYNC_BYTES: u64 = 32 * 1024 * 1024;
+
 struct FsUploadWriter {
     file: Option<File>,
     len: u64,
+    unsynced: u64,
+    /// An fsync running on another thread while writes continue.
+    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl FsUploadWriter {
+    async fn wait_sync(&mut self) -> Result<(), StorageError> {
+        if let Some(h) = self.syncing.take() {
+            h.await.map_err(std::io::Error::other)??;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -216,17 +268,23 @@ impl UploadWriter for FsUploadWriter {
             Ok(f)
         })
         .await?;
-        self.file = Some(f);
         self.len += n;
+        self.unsynced += n;
+        if self.unsynced >= BACKGROUND_SYNC_BYTES {
+            let done = self.syncing.as_ref().is_none_or(|h| h.is_finished());
+            if done {
+                self.wait_sync().await?;
+                let clone = f.try_clone()?;
+                self.syncing = Some(spawn_blocking(move || clone.sync_data()));
+                self.unsynced = 0;
+            }
+        }
+        self.file = Some(f);
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64, StorageError> {
-        let f = self
-            .file
-            .take()
-            .ok_or_else(|| std::io::Error::other("upload writer used after a failed write"))?;
-        blocking(move || f.sync_data()).await?;
+        self.wait_sync().await?;
         Ok(self.len)
     }
 }

@@ -56,6 +56,8 @@ pub trait BlobStore: Send + Sync + 'static {
 #[async_trait]
 pub trait UploadWriter: Send {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError>;
-    /// Make everything written durable; returns the upload's total length.
+    /// Complete this request's writes; returns the upload's total length. Durability is
+    /// guaranteed by `upload_commit`; an acknowledged chunk that a power loss takes away is
+    /// detected on resume (the stored upload is shorter than recorded, or its digest differs).
     async fn finish(self: Box<Self>) -> Result<u64, StorageError>;
 }
