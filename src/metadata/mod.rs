@@ -134,12 +134,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         digest: &Digest,
     ) -> MetaResult<DeleteOutcome>;
     /// Tags after `last`, sorted, at most `limit`; `None` if the repository does not exist.
+    /// Shared, because a page may be served from a cache.
     async fn list_tags(
         &self,
         repo: &RepositoryName,
         last: Option<&str>,
         limit: u32,
-    ) -> MetaResult<Option<Vec<String>>>;
+    ) -> MetaResult<Option<std::sync::Arc<Vec<String>>>>;
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest)
         -> MetaResult<Vec<Referrer>>;
 }

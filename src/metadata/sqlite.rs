@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct SqliteStore {
@@ -22,6 +23,7 @@ pub struct SqliteStore {
 /// Bounds of the read cache: past either, it starts over empty.
 const CACHE_MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
 const CACHE_MAX_TAGS: usize = 200_000;
+const CACHE_MAX_TAG_PAGES: usize = 1024;
 
 /// Manifests by (repository, digest) and tags by (repository, tag). A reader only fills the
 /// cache if no write invalidated anything since it began its query (the generation did not
@@ -36,6 +38,8 @@ struct CacheState {
     manifests: std::collections::HashMap<(String, String), StoredManifest>,
     manifest_bytes: usize,
     tags: std::collections::HashMap<(String, String), String>,
+    /// Tag listing pages by (repository, last, limit).
+    tag_pages: std::collections::HashMap<(String, String, u32), Arc<Vec<String>>>,
 }
 
 impl ReadCache {
@@ -85,11 +89,40 @@ impl ReadCache {
         }
     }
 
+    fn tag_page(&self, repo: &str, last: &str, limit: u32) -> Option<Arc<Vec<String>>> {
+        self.lock()
+            .tag_pages
+            .get(&(repo.to_owned(), last.to_owned(), limit))
+            .cloned()
+    }
+
+    fn fill_tag_page(
+        &self,
+        generation: u64,
+        repo: &str,
+        last: &str,
+        limit: u32,
+        page: &Arc<Vec<String>>,
+    ) {
+        let mut c = self.lock();
+        if c.generation != generation {
+            return;
+        }
+        if c.tag_pages.len() >= CACHE_MAX_TAG_PAGES {
+            c.tag_pages.clear();
+        }
+        c.tag_pages
+            .insert((repo.to_owned(), last.to_owned(), limit), page.clone());
+    }
+
     /// After a write: forget the given tags, and (when a manifest was deleted) the manifest
     /// and every tag that pointed at it.
     fn invalidate(&self, repo: &str, tags: &[&str], deleted: Option<&str>) {
         let mut c = self.lock();
         c.generation += 1;
+        if !tags.is_empty() || deleted.is_some() {
+            c.tag_pages.retain(|(r, _, _), _| r != repo);
+        }
         for t in tags {
             c.tags.remove(&(repo.to_owned(), (*t).to_owned()));
         }
@@ -586,7 +619,12 @@ impl MetadataStore for SqliteStore {
         repo: &RepositoryName,
         last: Option<&str>,
         limit: u32,
-    ) -> MetaResult<Option<Vec<String>>> {
+    ) -> MetaResult<Option<Arc<Vec<String>>>> {
+        let last = last.unwrap_or("");
+        if let Some(page) = self.cache.tag_page(repo.as_str(), last, limit) {
+            return Ok(Some(page));
+        }
+        let generation = self.cache.generation();
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
             .bind(repo.as_str())
             .fetch_optional(&self.reader)
@@ -600,13 +638,17 @@ impl MetadataStore for SqliteStore {
                (SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?)",
         )
         .bind(id)
-        .bind(last.unwrap_or(""))
+        .bind(last)
         .bind(limit as i64)
         .fetch_one(&self.reader)
         .await
         .map_err(err)?;
-        let tags: Vec<String> = serde_json::from_str(&json)
-            .map_err(|e| MetaError::Internal(format!("tag list: {e}")))?;
+        let tags: Arc<Vec<String>> = Arc::new(
+            serde_json::from_str(&json)
+                .map_err(|e| MetaError::Internal(format!("tag list: {e}")))?,
+        );
+        self.cache
+            .fill_tag_page(generation, repo.as_str(), last, limit, &tags);
         Ok(Some(tags))
     }
 

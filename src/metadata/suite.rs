@@ -28,7 +28,10 @@ pub async fn run(store: &dyn MetadataStore) {
     let repo: RepositoryName = "suite/a".parse().unwrap();
     let other: RepositoryName = "suite/b".parse().unwrap();
     assert!(!store.repository_exists(&repo).await.unwrap());
-    assert_eq!(store.list_tags(&repo, None, 10).await.unwrap(), None);
+    assert_eq!(
+        store.list_tags(&repo, None, 10).await.unwrap().is_none(),
+        true
+    );
 
     // Blobs are linked per repository.
     store.link_blob(&repo, &d(1), 1, 1).await.unwrap();
@@ -173,11 +176,11 @@ pub async fn run(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.list_tags(&repo, None, 10).await.unwrap().unwrap(),
+        *store.list_tags(&repo, None, 10).await.unwrap().unwrap(),
         ["a", "b", "c", "v1"]
     );
     assert_eq!(
-        store.list_tags(&repo, Some("a"), 2).await.unwrap().unwrap(),
+        *store.list_tags(&repo, Some("a"), 2).await.unwrap().unwrap(),
         ["b", "c"]
     );
     assert_eq!(
@@ -228,7 +231,7 @@ pub async fn run(store: &dyn MetadataStore) {
         .unwrap()
         .is_none());
     assert_eq!(
-        store.list_tags(&repo, None, 10).await.unwrap().unwrap(),
+        *store.list_tags(&repo, None, 10).await.unwrap().unwrap(),
         Vec::<String>::new()
     );
     assert_eq!(

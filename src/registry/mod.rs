@@ -285,7 +285,7 @@ impl Registry {
         repo: &RepositoryName,
         last: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Arc<Vec<String>>> {
         self.meta
             .list_tags(repo, last, limit)
             .await?

@@ -296,11 +296,19 @@ async fn catalog(reg: &Registry, q: &Query) -> Result<Response> {
 
 async fn tags(reg: &Registry, name: &RepositoryName, q: &Query) -> Result<Response> {
     let (last, n) = page(q)?;
-    let mut tags = reg.list_tags(name, last.as_deref(), n + 1).await?;
-    let more = tags.len() > n as usize;
-    tags.truncate(n as usize);
-    let body = serde_json::to_vec(&serde_json::json!({ "name": name.as_str(), "tags": tags }))
-        .map_err(|e| OciError::new(Code::Unknown, e.to_string()))?;
+    let all = reg.list_tags(name, last.as_deref(), n + 1).await?;
+    let more = all.len() > n as usize;
+    let tags = &all[..all.len().min(n as usize)];
+    #[derive(serde::Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: &'a [String],
+    }
+    let body = serde_json::to_vec(&TagList {
+        name: name.as_str(),
+        tags,
+    })
+    .map_err(|e| OciError::new(Code::Unknown, e.to_string()))?;
     let mut r = json_response(StatusCode::OK, "application/json", body);
     if let (true, Some(l)) = (more, tags.last()) {
         set(
