@@ -76,6 +76,9 @@ CREATE TABLE uploads (
     repository TEXT NOT NULL,
     algorithm  TEXT NOT NULL,
     size       INTEGER NOT NULL,
+    -- Set once the content is verified, just before it is moved into place: a retry after a
+    -- crash at that point completes the upload instead of losing it.
+    digest     TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );

@@ -26,6 +26,8 @@ pub struct UploadRow {
     pub repository: RepositoryName,
     pub algorithm: Algorithm,
     pub size: u64,
+    /// The verified digest, once the upload is being committed.
+    pub digest: Option<Digest>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -110,6 +112,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>>;
     async fn set_upload_size(&self, id: &str, size: u64, now: i64) -> MetaResult<()>;
     async fn delete_upload(&self, id: &str) -> MetaResult<()>;
+    /// Record that the upload's content is verified as `digest` and is being moved into place.
+    async fn mark_upload_verified(&self, id: &str, digest: &Digest) -> MetaResult<()>;
+    /// Link the committed blob into the repository and forget the upload, in one transaction.
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> MetaResult<()>;
     /// Uploads not touched since `before`.
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>>;
 

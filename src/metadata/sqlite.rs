@@ -231,6 +231,30 @@ async fn repo_id(
         .await
 }
 
+async fn link(
+    conn: &mut sqlx::SqliteConnection,
+    repo: &RepositoryName,
+    digest: &Digest,
+    size: u64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let id = repo_id(conn, repo, now).await?;
+    let d = digest.to_string();
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+        .bind(&d)
+        .bind(size as i64)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(id)
+        .bind(&d)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn ping(&self) -> MetaResult<()> {
@@ -290,22 +314,7 @@ impl MetadataStore for SqliteStore {
         now: i64,
     ) -> MetaResult<()> {
         let mut tx = self.writer.begin().await.map_err(err)?;
-        let id = repo_id(&mut tx, repo, now).await.map_err(err)?;
-        let d = digest.to_string();
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
-            .bind(&d)
-            .bind(size as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        sqlx::query("INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(id)
-            .bind(&d)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
+        link(&mut tx, repo, digest, size, now).await.map_err(err)?;
         tx.commit().await.map_err(err)
     }
 
@@ -364,7 +373,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>> {
-        let row = sqlx::query("SELECT id, repository, algorithm, size, created_at, updated_at FROM uploads WHERE id = ?")
+        let row = sqlx::query("SELECT id, repository, algorithm, size, created_at, updated_at, digest FROM uploads WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.reader)
             .await
@@ -379,6 +388,7 @@ impl MetadataStore for SqliteStore {
             size: row.get::<i64, _>(3) as u64,
             created_at: row.get(4),
             updated_at: row.get(5),
+            digest: opt_digest(row.get(6))?,
         }))
     }
 
@@ -400,6 +410,34 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(err)?;
         Ok(())
+    }
+
+    async fn mark_upload_verified(&self, id: &str, digest: &Digest) -> MetaResult<()> {
+        sqlx::query("UPDATE uploads SET digest = ? WHERE id = ?")
+            .bind(digest.to_string())
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> MetaResult<()> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        link(&mut tx, repo, digest, size, now).await.map_err(err)?;
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
     }
 
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>> {

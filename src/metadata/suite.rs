@@ -268,6 +268,7 @@ pub async fn run(store: &dyn MetadataStore) {
         repository: repo.clone(),
         algorithm: Algorithm::Sha512,
         size: 0,
+        digest: None,
         created_at: 10,
         updated_at: 10,
     };
@@ -282,4 +283,22 @@ pub async fn run(store: &dyn MetadataStore) {
     assert!(store.stale_uploads(20, 10).await.unwrap().is_empty());
     store.delete_upload("u1").await.unwrap();
     assert!(store.get_upload("u1").await.unwrap().is_none());
+
+    // Completion: verified digest recorded, then link + forget in one step.
+    let u2 = UploadRow {
+        id: "u2".into(),
+        ..u
+    };
+    store.create_upload(&u2).await.unwrap();
+    store.mark_upload_verified("u2", &d(9)).await.unwrap();
+    assert_eq!(
+        store.get_upload("u2").await.unwrap().unwrap().digest,
+        Some(d(9))
+    );
+    store
+        .complete_upload("u2", &other, &d(9), 1, 30)
+        .await
+        .unwrap();
+    assert!(store.get_upload("u2").await.unwrap().is_none());
+    assert_eq!(store.repository_blob(&other, &d(9)).await.unwrap(), Some(1));
 }

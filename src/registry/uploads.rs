@@ -71,6 +71,7 @@ impl Registry {
             repository: repo.clone(),
             algorithm,
             size: 0,
+            digest: None,
             created_at: now,
             updated_at: now,
         };
@@ -123,6 +124,11 @@ impl Registry {
         range: Option<ChunkRange>,
         body: ByteStream,
     ) -> Result<u64> {
+        if row.digest.is_some() {
+            return Err(RegistryError::UploadInvalid(
+                "the upload is complete; finish it with PUT".into(),
+            ));
+        }
         if let Some(r) = range {
             if r.start != row.size || r.end < r.start {
                 return Err(RegistryError::RangeInvalid { size: row.size });
@@ -153,7 +159,10 @@ impl Registry {
 
     fn storage_upload_error(&self, e: StorageError) -> RegistryError {
         match e {
-            StorageError::NotFound | StorageError::Truncated { .. } => RegistryError::UploadUnknown,
+            StorageError::NotFound | StorageError::Truncated { .. } => {
+                tracing::warn!(error = %e, "upload data missing from storage; reporting the upload unknown");
+                RegistryError::UploadUnknown
+            }
             other => other.into(),
         }
     }
@@ -210,33 +219,48 @@ impl Registry {
         let lock = self.uploads.entry(id);
         let mut state = lock.lock().await;
         let mut row = self.upload_row(repo, id).await?;
-        if let Some(body) = body {
-            row.size = self.append_locked(&row, &mut state, range, body).await?;
-        }
-        let computed = if digest.algorithm() == row.algorithm {
-            self.hash_state(&row, state.take()).await?.finish()
+        if let Some(verified) = row.digest.clone() {
+            // A crash interrupted the commit of this upload: finish it.
+            if &verified != digest {
+                return Err(RegistryError::DigestInvalid(format!(
+                    "uploaded content has digest {verified}, not {digest}"
+                )));
+            }
+            if body.is_some() {
+                return Err(RegistryError::UploadInvalid(
+                    "the upload is already complete".into(),
+                ));
+            }
         } else {
-            self.rehash(id, row.size, digest.algorithm())
-                .await?
-                .finish()
-        };
-        if &computed != digest {
-            drop(state);
-            self.discard_upload(id).await?;
-            return Err(RegistryError::DigestInvalid(format!(
-                "uploaded content has digest {computed}, not {digest}"
-            )));
+            if let Some(body) = body {
+                row.size = self.append_locked(&row, &mut state, range, body).await?;
+            }
+            let computed = if digest.algorithm() == row.algorithm {
+                self.hash_state(&row, state.take()).await?.finish()
+            } else {
+                self.rehash(id, row.size, digest.algorithm())
+                    .await?
+                    .finish()
+            };
+            if &computed != digest {
+                drop(state);
+                self.discard_upload(id).await?;
+                return Err(RegistryError::DigestInvalid(format!(
+                    "uploaded content has digest {computed}, not {digest}"
+                )));
+            }
+            self.meta.mark_upload_verified(id, digest).await?;
         }
         match self.blobs.upload_commit(id, row.size, digest).await {
             Ok(()) => {}
-            // A retry after a crash between commit and link: the blob is already in place.
-            Err(StorageError::NotFound) if self.blobs.stat(digest).await? == Some(row.size) => {}
+            // Verified and moved into place before a crash: the blob is already there.
+            Err(StorageError::NotFound)
+                if row.digest.is_some() && self.blobs.stat(digest).await? == Some(row.size) => {}
             Err(e) => return Err(self.storage_upload_error(e)),
         }
         self.meta
-            .link_blob(repo, digest, row.size, now_ms())
+            .complete_upload(id, repo, digest, row.size, now_ms())
             .await?;
-        self.meta.delete_upload(id).await?;
         drop(state);
         self.uploads.remove(id);
         Ok(row.size)
@@ -435,6 +459,46 @@ mod tests {
             0
         );
         assert!(!reg.meta.repository_exists(&repo).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_retry_completes_an_upload_whose_commit_was_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), 3600).await;
+        let repo: RepositoryName = "x/y".parse().unwrap();
+        let d = Algorithm::Sha256.digest(b"abc");
+        let s = reg.start_upload(&repo, Algorithm::Sha256).await.unwrap();
+        reg.append_upload(&repo, &s.id, None, body(b"abc"))
+            .await
+            .unwrap();
+        // What finish_upload does before a crash: verify, record, move into place.
+        reg.meta.mark_upload_verified(&s.id, &d).await.unwrap();
+        reg.blobs.upload_commit(&s.id, 3, &d).await.unwrap();
+        assert!(matches!(
+            reg.stat_blob(&repo, &d).await,
+            Err(RegistryError::BlobUnknown)
+        ));
+        // Appending more is refused; a retry with another digest is refused; the right one completes.
+        assert!(matches!(
+            reg.append_upload(&repo, &s.id, None, body(b"x")).await,
+            Err(RegistryError::UploadInvalid(_))
+        ));
+        let other = Algorithm::Sha256.digest(b"abd");
+        assert!(matches!(
+            reg.finish_upload(&repo, &s.id, &other, None, None).await,
+            Err(RegistryError::DigestInvalid(_))
+        ));
+        assert_eq!(
+            reg.finish_upload(&repo, &s.id, &d, None, None)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(reg.stat_blob(&repo, &d).await.unwrap(), 3);
+        assert!(matches!(
+            reg.upload_status(&repo, &s.id).await,
+            Err(RegistryError::UploadUnknown)
+        ));
     }
 
     #[tokio::test]
