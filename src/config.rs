@@ -74,6 +74,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closure type
 mod tests {
     use super::*;
 

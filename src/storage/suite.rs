@@ -1,4 +1,5 @@
 //! The behaviour every `BlobStore` must show, run against each implementation.
+#![allow(clippy::unwrap_used)]
 
 use super::{BlobStore, StorageError};
 use crate::oci::Algorithm;

@@ -1,7 +1,7 @@
 //! OCI distribution errors: the spec's code table, its JSON body, and one `IntoResponse`.
 
 use crate::registry::RegistryError;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,8 @@ pub struct OciError {
     pub code: Code,
     pub status: StatusCode,
     pub message: String,
-    pub headers: HeaderMap,
+    /// Extra response headers (kept small: errors travel through every `Result`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl OciError {
@@ -69,7 +70,7 @@ impl OciError {
             code,
             status: code.table().1,
             message: message.into(),
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -80,7 +81,7 @@ impl OciError {
 
     pub fn with_header(mut self, name: header::HeaderName, value: String) -> Self {
         if let Ok(v) = HeaderValue::from_str(&value) {
-            self.headers.insert(name, v);
+            self.headers.push((name, v));
         }
         self
     }
