@@ -115,6 +115,16 @@ def test_invalid_repository_names_berth(client, template):
             _bad_name_status(status, h, data, berth_strict=True)
 
 
+@pytest.mark.berth
+@pytest.mark.parametrize("path", ["/v2/a%FF/manifests/x", "/v2/a%C3/tags/list", "/v2/%ZZ/blobs/uploads/"])
+def test_undecodable_path_berth(client, path):
+    """A path that is not valid percent-encoded UTF-8 still gets the OCI error JSON."""
+    for method in ("GET", "POST"):
+        status, h, data = client.raw(method, path)
+        assert 400 <= status < 500, (method, path, status)
+        assert_error_body(data, "NAME_INVALID")
+
+
 def test_invalid_names_not_in_catalog(client):
     """After hostile requests, every name in the catalog matches the repository grammar."""
     for template in BAD_NAMES[:6]:

@@ -165,13 +165,20 @@ pub async fn base_any(method: Method) -> Response {
 pub async fn dispatch(
     State(reg): State<Arc<Registry>>,
     method: Method,
-    Path(rest): Path<String>,
+    rest: std::result::Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let principal = Principal::Anonymous;
-    let result = match Endpoint::parse(&rest) {
+    let parsed = match rest {
+        Ok(Path(rest)) => Endpoint::parse(&rest),
+        Err(_) => Err(OciError::new(
+            Code::NameInvalid,
+            "the path is not valid percent-encoded UTF-8",
+        )),
+    };
+    let result = match parsed {
         Ok(ep) => {
             let span = tracing::info_span!("v2", endpoint = ep.name());
             handle(
