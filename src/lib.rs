@@ -8,6 +8,7 @@ pub mod oci;
 pub mod registry;
 pub mod storage;
 
+use axum::serve::ListenerExt;
 use config::Config;
 use registry::{Registry, RegistryOptions};
 use std::net::SocketAddr;
@@ -82,7 +83,13 @@ impl Application {
     ) -> std::io::Result<()> {
         let janitor = tokio::spawn(janitor(self.registry.clone()));
         let app = http::router(self.registry.clone());
-        let r = axum::serve(self.listener, app)
+        // Small responses (202s, manifests) must not wait on Nagle's algorithm.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let r = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         janitor.abort();
