@@ -133,15 +133,15 @@ impl Registry {
             .ok_or(RegistryError::BlobUnknown)
     }
 
-    /// Stream a blob (or a validated byte range of it) that the repository holds.
+    /// Stream a validated byte range of a blob that the repository holds.
     #[tracing::instrument(skip_all, fields(repo = %repo, digest = %digest))]
     pub async fn get_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
-        range: Option<Range<u64>>,
+        range: Range<u64>,
     ) -> Result<ByteStream> {
-        match self.blobs.get(digest, range).await {
+        match self.blobs.get(digest, Some(range)).await {
             Ok(s) => Ok(s),
             // Metadata must never point at missing bytes; if it does, say so loudly.
             Err(StorageError::NotFound) => {

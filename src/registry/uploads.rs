@@ -52,6 +52,17 @@ pub struct ChunkRange {
     pub end: u64,
 }
 
+/// Upload bytes missing from storage mean the upload cannot continue: report it unknown.
+fn storage_upload_error(e: StorageError) -> RegistryError {
+    match e {
+        StorageError::NotFound | StorageError::Truncated { .. } => {
+            tracing::warn!(error = %e, "upload data missing from storage; reporting the upload unknown");
+            RegistryError::UploadUnknown
+        }
+        other => other.into(),
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Internal(e.to_string())
 }
@@ -89,7 +100,13 @@ impl Registry {
     async fn upload_row(&self, repo: &RepositoryName, id: &str) -> Result<UploadRow> {
         match self.meta.get_upload(id).await? {
             Some(row) if &row.repository == repo => Ok(row),
-            _ => Err(RegistryError::UploadUnknown),
+            Some(_) => Err(RegistryError::UploadUnknown),
+            None => {
+                // No such upload: drop the lock entry the request created, so requests for
+                // made-up ids cannot grow the map.
+                self.uploads.remove(id);
+                Err(RegistryError::UploadUnknown)
+            }
         }
     }
 
@@ -139,7 +156,7 @@ impl Registry {
             .blobs
             .upload_writer(&row.id, row.size)
             .await
-            .map_err(|e| self.storage_upload_error(e))?;
+            .map_err(storage_upload_error)?;
         let (written, hasher) = write_stream(writer, hasher, body).await?;
         if let Some(r) = range {
             if Some(written - row.size) != (r.end - r.start).checked_add(1) {
@@ -155,16 +172,6 @@ impl Registry {
             hasher,
         });
         Ok(written)
-    }
-
-    fn storage_upload_error(&self, e: StorageError) -> RegistryError {
-        match e {
-            StorageError::NotFound | StorageError::Truncated { .. } => {
-                tracing::warn!(error = %e, "upload data missing from storage; reporting the upload unknown");
-                RegistryError::UploadUnknown
-            }
-            other => other.into(),
-        }
     }
 
     /// The hash of the upload's recorded bytes: the cached state when it is current, else
@@ -187,7 +194,7 @@ impl Registry {
             .blobs
             .upload_read(id, len)
             .await
-            .map_err(|e| self.storage_upload_error(e))?;
+            .map_err(storage_upload_error)?;
         let mut seen = 0u64;
         while let Some(chunk) = s.next().await {
             let chunk = chunk.map_err(internal)?;
@@ -256,7 +263,7 @@ impl Registry {
             // Verified and moved into place before a crash: the blob is already there.
             Err(StorageError::NotFound)
                 if row.digest.is_some() && self.blobs.stat(digest).await? == Some(row.size) => {}
-            Err(e) => return Err(self.storage_upload_error(e)),
+            Err(e) => return Err(storage_upload_error(e)),
         }
         self.meta
             .complete_upload(id, repo, digest, row.size, now_ms())
@@ -499,6 +506,24 @@ mod tests {
             reg.upload_status(&repo, &s.id).await,
             Err(RegistryError::UploadUnknown)
         ));
+    }
+
+    #[tokio::test]
+    async fn requests_for_unknown_uploads_leave_no_state_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), 3600).await;
+        let repo: RepositoryName = "x/y".parse().unwrap();
+        for _ in 0..3 {
+            let id = uuid::Uuid::new_v4().to_string();
+            let d = Algorithm::Sha256.digest(b"x");
+            assert!(reg
+                .append_upload(&repo, &id, None, body(b"x"))
+                .await
+                .is_err());
+            assert!(reg.finish_upload(&repo, &id, &d, None, None).await.is_err());
+            assert!(reg.cancel_upload(&repo, &id).await.is_err());
+        }
+        assert_eq!(reg.uploads.0.lock().unwrap().len(), 0);
     }
 
     #[tokio::test]

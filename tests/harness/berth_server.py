@@ -54,25 +54,31 @@ class BerthServer:
     def hostport(self):
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout=30):
+    health_path = "/healthz"
+
+    def command(self):
+        """The server's command line (subclasses run other registries)."""
         args = [berth_bin(), "serve", "--listen", self.hostport, "--data-dir", self.data_dir]
         if os.environ.get("BERTH_CONFIG"):
             args += ["--config", os.environ["BERTH_CONFIG"]]
-        args += self.extra_args
+        return args + self.extra_args
+
+    def start(self, timeout=30):
+        args = self.command()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"berth exited with {self.proc.returncode}; log: {self.read_log()}")
+                raise RuntimeError(f"{args[0]} exited with {self.proc.returncode}; log: {self.read_log()}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
                     if r.status == 200:
                         return self
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"berth did not become healthy; log: {self.read_log()}")
+        raise RuntimeError(f"{args[0]} did not become healthy; log: {self.read_log()}")
 
     def read_log(self):
         try:

@@ -519,7 +519,10 @@ async fn get_blob(
     let mut resp = if head {
         status.into_response()
     } else {
-        let stream = reg.get_blob(name, d, range.clone()).await?;
+        // The size is known from metadata: always ask storage for an explicit range.
+        let stream = reg
+            .get_blob(name, d, range.clone().unwrap_or(0..size))
+            .await?;
         (status, Body::from_stream(stream)).into_response()
     };
     if let Some(r) = &range {
