@@ -16,6 +16,100 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub registry: RegistrySection,
     pub log: LogSection,
+    pub metadata: MetadataSection,
+    pub storage: StorageSection,
+}
+
+/// A value that must never appear in logs or error messages (`Debug` prints `***`).
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataBackend {
+    /// `metadata.db` in the data directory (one process).
+    Sqlite,
+    /// A PostgreSQL database shared by any number of replicas.
+    Postgres,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataSection {
+    /// `sqlite` (default) or `postgres` (`BERTH_METADATA__BACKEND`).
+    pub backend: MetadataBackend,
+    /// PostgreSQL URL, `postgres://user:password@host:5432/db` (`BERTH_METADATA__URL`).
+    pub url: Option<Secret>,
+    /// Connections per replica (`BERTH_METADATA__MAX_CONNECTIONS`).
+    pub max_connections: u32,
+}
+
+impl Default for MetadataSection {
+    fn default() -> Self {
+        MetadataSection {
+            backend: MetadataBackend::Sqlite,
+            url: None,
+            max_connections: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Files under `data_dir/storage`.
+    Fs,
+    /// An S3-compatible bucket.
+    S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// `fs` (default) or `s3` (`BERTH_STORAGE__BACKEND`).
+    pub backend: StorageBackend,
+    /// S3 endpoint URL; unset means AWS S3 (`BERTH_STORAGE__ENDPOINT`).
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: Option<String>,
+    /// Key prefix inside the bucket, e.g. `berth/`.
+    pub prefix: String,
+    /// Credentials; unset means `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    /// Path-style requests (`endpoint/bucket/key`), needed by most self-hosted stores.
+    pub path_style: bool,
+    /// Bytes per multipart part (at least 5 MiB).
+    pub part_size: usize,
+    /// Redirect blob downloads to presigned URLs instead of streaming them through Berth.
+    pub redirect: bool,
+    /// Lifetime of those URLs, in seconds.
+    pub redirect_ttl_secs: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            backend: StorageBackend::Fs,
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: None,
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+            part_size: 8 * 1024 * 1024,
+            redirect: false,
+            redirect_ttl_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +143,8 @@ impl Default for Config {
                 filter: "info".into(),
                 format: "text".into(),
             },
+            metadata: MetadataSection::default(),
+            storage: StorageSection::default(),
         }
     }
 }
@@ -66,7 +162,7 @@ impl Config {
             let k = k.as_str().to_ascii_lowercase();
             matches!(
                 k.split('.').next(),
-                Some("listen" | "data_dir" | "registry" | "log")
+                Some("listen" | "data_dir" | "registry" | "log" | "metadata" | "storage")
             )
         });
         f.merge(env).extract().map_err(Box::new)
@@ -92,6 +188,30 @@ mod tests {
             assert_eq!(c.registry.upload_expiry_secs, 60);
             assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
             assert_eq!(c.registry.max_manifest_bytes, 4 * 1024 * 1024);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_backends_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BERTH_METADATA__BACKEND", "postgres");
+            jail.set_env("BERTH_METADATA__URL", "postgres://u:hunter2@db/berth");
+            jail.set_env("BERTH_STORAGE__BACKEND", "s3");
+            jail.set_env("BERTH_STORAGE__BUCKET", "b");
+            jail.set_env("BERTH_STORAGE__SECRET_ACCESS_KEY", "sekrit");
+            jail.set_env("BERTH_STORAGE__REDIRECT", "true");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.metadata.backend, MetadataBackend::Postgres);
+            assert_eq!(c.storage.backend, StorageBackend::S3);
+            assert_eq!(c.storage.bucket.as_deref(), Some("b"));
+            assert!(c.storage.redirect);
+            assert_eq!(c.storage.part_size, 8 * 1024 * 1024);
+            // Secrets never show in debug output (which is what gets logged).
+            let shown = format!("{c:?}");
+            assert!(!shown.contains("hunter2") && !shown.contains("sekrit"), "{shown}");
+            jail.set_env("BERTH_METADATA__BACKEND", "mysql");
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

@@ -9,7 +9,9 @@ pub mod registry;
 pub mod storage;
 
 use axum::serve::ListenerExt;
-use config::Config;
+use config::{Config, MetadataBackend, StorageBackend};
+use metadata::MetadataStore;
+use storage::BlobStore;
 use registry::{Registry, RegistryOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use std::time::Duration;
 pub struct Application {
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
-    _lock: std::fs::File,
+    _lock: Option<std::fs::File>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,29 +34,120 @@ pub enum StartError {
     Metadata(#[from] metadata::MetaError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cannot use the object store: {0}")]
+    Storage(#[from] storage::StorageError),
+}
+
+/// Take the data directory for this process (SQLite and upload files assume one owner).
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    let shown = dir.display().to_string();
+    std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir(shown.clone(), e))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .map_err(|e| StartError::DataDir(shown.clone(), e))?;
+    if lock.try_lock().is_err() {
+        return Err(StartError::Locked(shown));
+    }
+    Ok(lock)
+}
+
+/// Open the configured metadata store and bring its schema up to date.
+pub async fn open_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
+    Ok(match config.metadata.backend {
+        MetadataBackend::Sqlite => Arc::new(
+            metadata::sqlite::SqliteStore::open(&config.data_dir.join("metadata.db")).await?,
+        ),
+        MetadataBackend::Postgres => {
+            let url = config.metadata.url.as_ref().ok_or_else(|| {
+                StartError::Config("metadata.backend = \"postgres\" needs metadata.url".into())
+            })?;
+            let store = metadata::postgres::PostgresStore::connect(
+                &url.0,
+                config.metadata.max_connections,
+            )
+            .await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+    })
+}
+
+fn open_storage(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+    let s = &config.storage;
+    Ok(match s.backend {
+        StorageBackend::Fs => {
+            let dir = config.data_dir.join("storage");
+            Arc::new(
+                storage::fs::FsBlobStore::open(&dir)
+                    .map_err(|e| StartError::DataDir(dir.display().to_string(), e))?,
+            )
+        }
+        StorageBackend::S3 => {
+            let need = |what: &str| {
+                StartError::Config(format!("storage.backend = \"s3\" needs storage.{what}"))
+            };
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let access_key_id = s
+                .access_key_id
+                .clone()
+                .or_else(|| env("AWS_ACCESS_KEY_ID"))
+                .ok_or_else(|| need("access_key_id"))?;
+            let secret_access_key = s
+                .secret_access_key
+                .as_ref()
+                .map(|x| x.0.clone())
+                .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
+                .ok_or_else(|| need("secret_access_key"))?;
+            if !s.prefix.is_empty() && !s.prefix.ends_with('/') {
+                return Err(StartError::Config(
+                    "storage.prefix must be empty or end with '/'".into(),
+                ));
+            }
+            if s.part_size < storage::s3::MIN_PART {
+                return Err(StartError::Config(format!(
+                    "storage.part_size must be at least {} bytes",
+                    storage::s3::MIN_PART
+                )));
+            }
+            Arc::new(storage::s3::S3BlobStore::new(storage::s3::S3Settings {
+                endpoint: s.endpoint.clone(),
+                region: s.region.clone(),
+                bucket: s.bucket.clone().ok_or_else(|| need("bucket"))?,
+                prefix: s.prefix.clone(),
+                access_key_id,
+                secret_access_key,
+                path_style: s.path_style,
+                part_size: s.part_size,
+                redirect_ttl: s
+                    .redirect
+                    .then(|| Duration::from_secs(s.redirect_ttl_secs.max(1))),
+            }))
+        }
+    })
 }
 
 impl Application {
     pub async fn build(config: &Config) -> Result<Application, StartError> {
-        let dir = &config.data_dir;
-        let shown = dir.display().to_string();
-        std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir(shown.clone(), e))?;
-        // One process per data directory: SQLite and the upload files assume it.
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".lock"))
-            .map_err(|e| StartError::DataDir(shown.clone(), e))?;
-        if lock.try_lock().is_err() {
-            return Err(StartError::Locked(shown));
+        // The embedded database belongs to one process; PostgreSQL replicas share nothing
+        // local (a filesystem blob store on a shared volume is theirs to coordinate).
+        let lock = match config.metadata.backend {
+            MetadataBackend::Sqlite => Some(lock_data_dir(&config.data_dir)?),
+            MetadataBackend::Postgres => None,
+        };
+        let meta = open_metadata(config).await?;
+        let blobs = open_storage(config)?;
+        if let Err(e) = blobs.ping().await {
+            // Not fatal: the store may come up after us; /readyz reports it meanwhile.
+            tracing::warn!(error = %e, "the blob store is not reachable yet");
         }
-        let meta = metadata::sqlite::SqliteStore::open(&dir.join("metadata.db")).await?;
-        let blobs = storage::fs::FsBlobStore::open(dir.join("storage"))
-            .map_err(|e| StartError::DataDir(shown, e))?;
         let registry = Arc::new(Registry::new(
-            Arc::new(meta),
-            Arc::new(blobs),
+            meta,
+            blobs,
             RegistryOptions {
                 max_manifest_bytes: config.registry.max_manifest_bytes,
                 upload_expiry_secs: config.registry.upload_expiry_secs,

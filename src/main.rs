@@ -31,6 +31,42 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Bring the metadata schema up to date, then exit (serving does it too at start-up).
+    Migrate,
+    /// Exit 0 if the registry at URL reports ready (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:5000/readyz")]
+        url: String,
+    },
+}
+
+/// A plain HTTP/1.1 GET (no TLS: the check runs inside the container, against loopback).
+fn healthcheck(url: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are supported")?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .map_err(|e| format!("{hostport}: {e}"))?
+        .next()
+        .ok_or("no address")?;
+    let timeout = std::time::Duration::from_secs(5);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    if line.starts_with("HTTP/1.1 200") || line.starts_with("HTTP/1.0 200") {
+        Ok(())
+    } else {
+        Err(format!("not ready: {}", line.lines().next().unwrap_or("")))
+    }
 }
 
 fn init_logging(config: &Config) {
@@ -66,10 +102,35 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Command::Serve { listen, data_dir } = cli.command.unwrap_or(Command::Serve {
+    let command = cli.command.unwrap_or(Command::Serve {
         listen: None,
         data_dir: None,
     });
+    let (listen, data_dir) = match command {
+        Command::Serve { listen, data_dir } => (listen, data_dir),
+        Command::Healthcheck { url } => {
+            return match healthcheck(&url) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Migrate => {
+            init_logging(&config);
+            return match berth::open_metadata(&config).await {
+                Ok(_) => {
+                    tracing::info!(backend = ?config.metadata.backend, "metadata schema is up to date");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("berth: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     if let Some(l) = listen {
         config.listen = l;
     }
@@ -84,7 +145,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(listen = %app.local_addr(), data_dir = %config.data_dir.display(), "berth is serving");
+    tracing::info!(
+        listen = %app.local_addr(),
+        metadata = ?config.metadata.backend,
+        storage = ?config.storage.backend,
+        "berth is serving"
+    );
     match app.run(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,8 +2,9 @@
 //! SQLite (embedded) implements it here, and every implementation runs `suite`.
 
 pub mod sqlite;
-#[cfg(test)]
-pub mod suite;
+pub mod postgres;
+#[doc(hidden)]
+pub mod suite; // the behaviour suite, shared with tests/backends
 
 use crate::oci::manifest::Manifest;
 use crate::oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -30,6 +31,25 @@ pub struct UploadRow {
     pub digest: Option<Digest>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The saved hash state of the first `size` bytes (`Hasher::to_state`).
+    pub hash_state: Vec<u8>,
+    /// The blob store's own state for this upload (opaque here; multipart ids and parts on S3).
+    pub storage_state: String,
+}
+
+/// What an append changed: the new size, hash state and storage state of an upload.
+#[derive(Debug, Clone)]
+pub struct UploadProgress {
+    pub size: u64,
+    pub hash_state: Vec<u8>,
+    pub storage_state: String,
+}
+
+/// A blob as a repository sees it: its size and where the blob store keeps its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub size: u64,
+    pub location: String,
 }
 
 #[derive(Debug, Clone)]
@@ -86,14 +106,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Repository names after `last`, sorted, at most `limit`.
     async fn list_repositories(&self, last: Option<&str>, limit: u32) -> MetaResult<Vec<String>>;
 
-    /// The size of `digest` if the repository holds it.
+    /// The size and location of `digest` if the repository holds it.
     async fn repository_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
-    ) -> MetaResult<Option<u64>>;
-    /// Record that `digest` (whose bytes are durably stored) belongs to the repository,
-    /// creating the repository on first use.
+    ) -> MetaResult<Option<BlobRecord>>;
+    /// Record that `digest`, a blob already known to the registry (mounted from another
+    /// repository), belongs to the repository too, creating the repository on first use.
     async fn link_blob(
         &self,
         repo: &RepositoryName,
@@ -110,19 +130,30 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     async fn create_upload(&self, upload: &UploadRow) -> MetaResult<()>;
     async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>>;
-    async fn set_upload_size(&self, id: &str, size: u64, now: i64) -> MetaResult<()>;
+    /// Record an append, only if the upload is still `from_size` bytes long and unverified
+    /// (two replicas may race on one upload). Returns whether it was recorded.
+    async fn advance_upload(
+        &self,
+        id: &str,
+        from_size: u64,
+        progress: &UploadProgress,
+        now: i64,
+    ) -> MetaResult<bool>;
     async fn delete_upload(&self, id: &str) -> MetaResult<()>;
     /// Record that the upload's content is verified as `digest` and is being moved into place.
     async fn mark_upload_verified(&self, id: &str, digest: &Digest) -> MetaResult<()>;
-    /// Link the committed blob into the repository and forget the upload, in one transaction.
+    /// Record the committed blob (stored at `location`), link it into the repository and
+    /// forget the upload, in one transaction. When the blob was already known, its existing
+    /// location wins and is returned: the caller then deletes the bytes it stored.
     async fn complete_upload(
         &self,
         id: &str,
         repo: &RepositoryName,
         digest: &Digest,
         size: u64,
+        location: &str,
         now: i64,
-    ) -> MetaResult<()>;
+    ) -> MetaResult<String>;
     /// Uploads not touched since `before`.
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>>;
 

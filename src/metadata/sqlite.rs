@@ -236,14 +236,16 @@ async fn link(
     repo: &RepositoryName,
     digest: &Digest,
     size: u64,
+    location: Option<&str>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let id = repo_id(conn, repo, now).await?;
     let d = digest.to_string();
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+    sqlx::query("INSERT INTO blobs (digest, size, created_at, location) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO NOTHING")
         .bind(&d)
         .bind(size as i64)
         .bind(now)
+        .bind(location)
         .execute(&mut *conn)
         .await?;
     sqlx::query("INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
@@ -291,9 +293,9 @@ impl MetadataStore for SqliteStore {
         &self,
         repo: &RepositoryName,
         digest: &Digest,
-    ) -> MetaResult<Option<u64>> {
-        let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM repository_blobs rb
+    ) -> MetaResult<Option<BlobRecord>> {
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT b.size, COALESCE(b.location, b.digest) FROM repository_blobs rb
              JOIN repositories r ON r.id = rb.repository_id
              JOIN blobs b ON b.digest = rb.digest
              WHERE r.name = ? AND rb.digest = ?",
@@ -303,7 +305,10 @@ impl MetadataStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(err)?;
-        Ok(size.map(|s| s as u64))
+        Ok(row.map(|(size, location)| BlobRecord {
+            size: size as u64,
+            location,
+        }))
     }
 
     async fn link_blob(
@@ -314,7 +319,9 @@ impl MetadataStore for SqliteStore {
         now: i64,
     ) -> MetaResult<()> {
         let mut tx = self.writer.begin().await.map_err(err)?;
-        link(&mut tx, repo, digest, size, now).await.map_err(err)?;
+        link(&mut tx, repo, digest, size, None, now)
+            .await
+            .map_err(err)?;
         tx.commit().await.map_err(err)
     }
 
@@ -359,13 +366,15 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn create_upload(&self, u: &UploadRow) -> MetaResult<()> {
-        sqlx::query("INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at, hash_state, storage_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&u.id)
             .bind(u.repository.as_str())
             .bind(u.algorithm.as_str())
             .bind(u.size as i64)
             .bind(u.created_at)
             .bind(u.updated_at)
+            .bind(&u.hash_state)
+            .bind(&u.storage_state)
             .execute(&self.writer)
             .await
             .map_err(err)?;
@@ -373,7 +382,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>> {
-        let row = sqlx::query("SELECT id, repository, algorithm, size, created_at, updated_at, digest FROM uploads WHERE id = ?")
+        let row = sqlx::query("SELECT id, repository, algorithm, size, created_at, updated_at, digest, hash_state, storage_state FROM uploads WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.reader)
             .await
@@ -389,18 +398,32 @@ impl MetadataStore for SqliteStore {
             created_at: row.get(4),
             updated_at: row.get(5),
             digest: opt_digest(row.get(6))?,
+            hash_state: row.get::<Option<Vec<u8>>, _>(7).unwrap_or_default(),
+            storage_state: row.get(8),
         }))
     }
 
-    async fn set_upload_size(&self, id: &str, size: u64, now: i64) -> MetaResult<()> {
-        sqlx::query("UPDATE uploads SET size = ?, updated_at = ? WHERE id = ?")
-            .bind(size as i64)
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .map_err(err)?;
-        Ok(())
+    async fn advance_upload(
+        &self,
+        id: &str,
+        from_size: u64,
+        p: &UploadProgress,
+        now: i64,
+    ) -> MetaResult<bool> {
+        let r = sqlx::query(
+            "UPDATE uploads SET size = ?, hash_state = ?, storage_state = ?, updated_at = ?
+             WHERE id = ? AND size = ? AND digest IS NULL",
+        )
+        .bind(p.size as i64)
+        .bind(&p.hash_state)
+        .bind(&p.storage_state)
+        .bind(now)
+        .bind(id)
+        .bind(from_size as i64)
+        .execute(&self.writer)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn delete_upload(&self, id: &str) -> MetaResult<()> {
@@ -428,16 +451,26 @@ impl MetadataStore for SqliteStore {
         repo: &RepositoryName,
         digest: &Digest,
         size: u64,
+        location: &str,
         now: i64,
-    ) -> MetaResult<()> {
+    ) -> MetaResult<String> {
         let mut tx = self.writer.begin().await.map_err(err)?;
-        link(&mut tx, repo, digest, size, now).await.map_err(err)?;
+        link(&mut tx, repo, digest, size, Some(location), now)
+            .await
+            .map_err(err)?;
+        let kept: String =
+            sqlx::query_scalar("SELECT COALESCE(location, digest) FROM blobs WHERE digest = ?")
+                .bind(digest.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
         sqlx::query("DELETE FROM uploads WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(err)?;
-        tx.commit().await.map_err(err)
+        tx.commit().await.map_err(err)?;
+        Ok(kept)
     }
 
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>> {

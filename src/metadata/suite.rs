@@ -35,7 +35,10 @@ pub async fn run(store: &dyn MetadataStore) {
     store.link_blob(&repo, &d(1), 1, 1).await.unwrap();
     store.link_blob(&repo, &d(1), 1, 2).await.unwrap();
     store.link_blob(&repo, &d(2), 1, 1).await.unwrap();
-    assert_eq!(store.repository_blob(&repo, &d(1)).await.unwrap(), Some(1));
+    assert_eq!(
+        store.repository_blob(&repo, &d(1)).await.unwrap().map(|b| b.size),
+        Some(1)
+    );
     assert_eq!(store.repository_blob(&other, &d(1)).await.unwrap(), None);
     assert!(store.repository_exists(&repo).await.unwrap());
 
@@ -269,14 +272,26 @@ pub async fn run(store: &dyn MetadataStore) {
         digest: None,
         created_at: 10,
         updated_at: 10,
+        hash_state: vec![1, 2, 3],
+        storage_state: "{}".into(),
     };
     store.create_upload(&u).await.unwrap();
-    store.set_upload_size("u1", 42, 20).await.unwrap();
+    assert_eq!(store.get_upload("u1").await.unwrap().unwrap(), u);
+    let p = UploadProgress {
+        size: 42,
+        hash_state: vec![0, 255, 7],
+        storage_state: r#"{"parts":[1]}"#.into(),
+    };
+    assert!(store.advance_upload("u1", 0, &p, 20).await.unwrap());
+    // A second append from the same starting point (another replica, racing) is refused.
+    let lost = UploadProgress { size: 50, ..p.clone() };
+    assert!(!store.advance_upload("u1", 0, &lost, 21).await.unwrap());
     let got = store.get_upload("u1").await.unwrap().unwrap();
     assert_eq!(
         (got.size, got.algorithm, got.updated_at),
         (42, Algorithm::Sha512, 20)
     );
+    assert_eq!((got.hash_state, got.storage_state), (p.hash_state, p.storage_state));
     assert_eq!(store.stale_uploads(21, 10).await.unwrap(), ["u1"]);
     assert!(store.stale_uploads(20, 10).await.unwrap().is_empty());
     store.delete_upload("u1").await.unwrap();
@@ -293,10 +308,42 @@ pub async fn run(store: &dyn MetadataStore) {
         store.get_upload("u2").await.unwrap().unwrap().digest,
         Some(d(9))
     );
-    store
-        .complete_upload("u2", &other, &d(9), 1, 30)
+    // A verified upload takes no more appends.
+    let p = UploadProgress {
+        size: 1,
+        hash_state: vec![],
+        storage_state: String::new(),
+    };
+    assert!(!store.advance_upload("u2", 0, &p, 25).await.unwrap());
+    assert_eq!(
+        store
+            .complete_upload("u2", &other, &d(9), 1, "loc-a", 30)
+            .await
+            .unwrap(),
+        "loc-a"
+    );
+    assert!(store.get_upload("u2").await.unwrap().is_none());
+    assert_eq!(
+        store.repository_blob(&other, &d(9)).await.unwrap(),
+        Some(BlobRecord {
+            size: 1,
+            location: "loc-a".into()
+        })
+    );
+
+    // The same blob uploaded again (into another repository) keeps its first location.
+    let u3 = UploadRow {
+        id: "u3".into(),
+        ..u2
+    };
+    store.create_upload(&u3).await.unwrap();
+    let kept = store
+        .complete_upload("u3", &repo, &d(9), 1, "loc-b", 31)
         .await
         .unwrap();
-    assert!(store.get_upload("u2").await.unwrap().is_none());
-    assert_eq!(store.repository_blob(&other, &d(9)).await.unwrap(), Some(1));
+    assert_eq!(kept, "loc-a");
+    assert_eq!(
+        store.repository_blob(&repo, &d(9)).await.unwrap().unwrap().location,
+        "loc-a"
+    );
 }

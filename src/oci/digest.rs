@@ -1,6 +1,5 @@
 //! Content digests (`algorithm:hex`) and the incremental hashers that produce them.
 
-use sha2::{Digest as _, Sha256, Sha512};
 use std::fmt;
 use std::str::FromStr;
 
@@ -27,10 +26,7 @@ impl Algorithm {
     }
 
     pub fn hasher(self) -> Hasher {
-        match self {
-            Algorithm::Sha256 => Hasher::Sha256(Box::default()),
-            Algorithm::Sha512 => Hasher::Sha512(Box::default()),
-        }
+        Hasher::new(self)
     }
 
     /// The digest of a complete byte string.
@@ -138,34 +134,188 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
-/// An incremental hasher for one of the supported algorithms.
+/// An incremental hasher for one of the supported algorithms whose whole state can be saved
+/// and restored (`to_state` / `from_state`), so that an upload can continue on any replica.
+/// It drives `sha2`'s block functions (which use the CPU's SHA extensions when present) and
+/// does the buffering and padding itself.
 #[derive(Clone)]
-pub enum Hasher {
-    Sha256(Box<Sha256>),
-    Sha512(Box<Sha512>),
+pub struct Hasher {
+    core: Core,
+    /// Bytes hashed so far.
+    len: u64,
+    /// The unprocessed tail: fewer bytes than one block.
+    buf: Vec<u8>,
 }
 
+#[derive(Clone)]
+enum Core {
+    Sha256([u32; 8]),
+    Sha512([u64; 8]),
+}
+
+const SHA256_IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+const SHA512_IV: [u64; 8] = [
+    0x6a09e667f3bcc908,
+    0xbb67ae8584caa73b,
+    0x3c6ef372fe94f82b,
+    0xa54ff53a5f1d36f1,
+    0x510e527fade682d1,
+    0x9b05688c2b3e6c1f,
+    0x1f83d9abfb41bd6b,
+    0x5be0cd19137e2179,
+];
+
+/// Why a saved hash state was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid saved hash state")]
+pub struct BadHashState;
+
 impl Hasher {
-    pub fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
+    fn new(algorithm: Algorithm) -> Hasher {
+        let core = match algorithm {
+            Algorithm::Sha256 => Core::Sha256(SHA256_IV),
+            Algorithm::Sha512 => Core::Sha512(SHA512_IV),
+        };
+        Hasher {
+            core,
+            len: 0,
+            buf: Vec::with_capacity(128),
         }
+    }
+
+    fn block_len(&self) -> usize {
+        match self.core {
+            Core::Sha256(_) => 64,
+            Core::Sha512(_) => 128,
+        }
+    }
+
+    /// Run the compression function over whole blocks.
+    fn compress(&mut self, blocks: &[u8]) {
+        use sha2::digest::generic_array::GenericArray;
+        match &mut self.core {
+            Core::Sha256(h) => {
+                for b in blocks.chunks_exact(64) {
+                    sha2::compress256(h, std::slice::from_ref(GenericArray::from_slice(b)));
+                }
+            }
+            Core::Sha512(h) => {
+                for b in blocks.chunks_exact(128) {
+                    sha2::compress512(h, std::slice::from_ref(GenericArray::from_slice(b)));
+                }
+            }
+        }
+    }
+
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        let bl = self.block_len();
+        self.len += bytes.len() as u64;
+        if !self.buf.is_empty() {
+            let take = (bl - self.buf.len()).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buf.len() < bl {
+                return;
+            }
+            let block = std::mem::take(&mut self.buf);
+            self.compress(&block);
+            self.buf = block;
+            self.buf.clear();
+        }
+        let whole = bytes.len() - bytes.len() % bl;
+        self.compress(&bytes[..whole]);
+        self.buf.extend_from_slice(&bytes[whole..]);
     }
 
     pub fn algorithm(&self) -> Algorithm {
-        match self {
-            Hasher::Sha256(_) => Algorithm::Sha256,
-            Hasher::Sha512(_) => Algorithm::Sha512,
+        match self.core {
+            Core::Sha256(_) => Algorithm::Sha256,
+            Core::Sha512(_) => Algorithm::Sha512,
         }
     }
 
-    pub fn finish(self) -> Digest {
-        let (algorithm, hex) = match self {
-            Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
-            Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
+    /// Bytes hashed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn finish(mut self) -> Digest {
+        let bl = self.block_len();
+        // Padding: 0x80, zeros, then the length in bits (64 bits for SHA-256, 128 for SHA-512).
+        let len_bytes = bl / 8;
+        let bits = u128::from(self.len) * 8;
+        let mut tail = std::mem::take(&mut self.buf);
+        tail.push(0x80);
+        while tail.len() % bl != bl - len_bytes {
+            tail.push(0);
+        }
+        tail.extend_from_slice(&bits.to_be_bytes()[16 - len_bytes..]);
+        self.compress(&tail);
+        let hex = match &self.core {
+            Core::Sha256(h) => hex::encode(h.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>()),
+            Core::Sha512(h) => hex::encode(h.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>()),
         };
-        Digest { algorithm, hex }
+        Digest {
+            algorithm: self.algorithm(),
+            hex,
+        }
+    }
+
+    /// The complete state as bytes: algorithm tag, length, chaining words, unprocessed tail.
+    pub fn to_state(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 + 64 + self.buf.len());
+        match &self.core {
+            Core::Sha256(h) => {
+                out.push(1);
+                out.extend_from_slice(&self.len.to_le_bytes());
+                h.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+            }
+            Core::Sha512(h) => {
+                out.push(2);
+                out.extend_from_slice(&self.len.to_le_bytes());
+                h.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+            }
+        }
+        out.extend_from_slice(&self.buf);
+        out
+    }
+
+    /// Restore a state saved by `to_state`; anything inconsistent is refused.
+    pub fn from_state(state: &[u8]) -> Result<Hasher, BadHashState> {
+        let (&tag, rest) = state.split_first().ok_or(BadHashState)?;
+        let (len, rest) = rest.split_first_chunk::<8>().ok_or(BadHashState)?;
+        let len = u64::from_le_bytes(*len);
+        let (core, rest, bl) = match tag {
+            1 => {
+                let (words, rest) = rest.split_at_checked(32).ok_or(BadHashState)?;
+                let mut h = [0u32; 8];
+                for (w, c) in h.iter_mut().zip(words.chunks_exact(4)) {
+                    *w = u32::from_le_bytes(c.try_into().map_err(|_| BadHashState)?);
+                }
+                (Core::Sha256(h), rest, 64)
+            }
+            2 => {
+                let (words, rest) = rest.split_at_checked(64).ok_or(BadHashState)?;
+                let mut h = [0u64; 8];
+                for (w, c) in h.iter_mut().zip(words.chunks_exact(8)) {
+                    *w = u64::from_le_bytes(c.try_into().map_err(|_| BadHashState)?);
+                }
+                (Core::Sha512(h), rest, 128)
+            }
+            _ => return Err(BadHashState),
+        };
+        if rest.len() as u64 != len % bl {
+            return Err(BadHashState);
+        }
+        let mut buf = Vec::with_capacity(bl as usize);
+        buf.extend_from_slice(rest);
+        Ok(Hasher { core, len, buf })
     }
 }
 
@@ -211,6 +361,47 @@ mod tests {
         ];
         for c in cases {
             assert!(c.parse::<Digest>().is_err(), "accepted {c:?}");
+        }
+    }
+
+    #[test]
+    fn hasher_matches_sha2_and_survives_save_and_restore() {
+        use sha2::Digest as _;
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for len in [0usize, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 1000, 5000] {
+            let d = &data[..len];
+            let want256 = hex::encode(sha2::Sha256::digest(d));
+            let want512 = hex::encode(sha2::Sha512::digest(d));
+            for split in [0, len / 3, len / 2, len] {
+                for (alg, want) in [(Algorithm::Sha256, &want256), (Algorithm::Sha512, &want512)] {
+                    let mut h = alg.hasher();
+                    h.update(&d[..split]);
+                    let mut h = Hasher::from_state(&h.to_state()).unwrap();
+                    for c in d[split..].chunks(17) {
+                        h.update(c);
+                    }
+                    assert_eq!(h.len(), len as u64);
+                    assert_eq!(h.finish().hex(), want.as_str(), "{alg:?} len {len} split {split}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_hash_states_are_refused() {
+        let mut h = Algorithm::Sha256.hasher();
+        h.update(b"abc");
+        let good = h.to_state();
+        assert!(Hasher::from_state(&good).is_ok());
+        let mut cases: Vec<Vec<u8>> = vec![vec![], vec![1], vec![3; 50], good[..good.len() - 1].to_vec()];
+        let mut longer = good.clone();
+        longer.push(0);
+        cases.push(longer);
+        let mut tag = good.clone();
+        tag[0] = 2;
+        cases.push(tag);
+        for c in cases {
+            assert!(Hasher::from_state(&c).is_err(), "{c:?}");
         }
     }
 

@@ -4,7 +4,7 @@
 mod uploads;
 
 use crate::metadata::{
-    DeleteOutcome, MetaError, MetadataStore, NewManifest, PutManifestError, Referrer,
+    BlobRecord, DeleteOutcome, MetaError, MetadataStore, NewManifest, PutManifestError, Referrer,
     StoredManifest,
 };
 use crate::oci::manifest::{self, Manifest};
@@ -60,7 +60,10 @@ impl From<MetaError> for RegistryError {
 
 impl From<StorageError> for RegistryError {
     fn from(e: StorageError) -> Self {
-        RegistryError::Internal(e.to_string())
+        match e {
+            StorageError::Unavailable(m) => RegistryError::Unavailable(m),
+            other => RegistryError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -86,7 +89,7 @@ impl Default for RegistryOptions {
 pub struct Registry {
     meta: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
-    uploads: uploads::HashStates,
+    uploads: uploads::UploadLocks,
     pub options: RegistryOptions,
 }
 
@@ -118,30 +121,40 @@ impl Registry {
         }
     }
 
+    /// Whether both stores answer.
     pub async fn ready(&self) -> Result<()> {
-        Ok(self.meta.ping().await?)
+        self.meta.ping().await?;
+        self.blobs.ping().await?;
+        Ok(())
     }
 
     // ---- blobs ----------------------------------------------------------------------------
 
-    /// The size of a blob the repository holds.
+    /// The size and location of a blob the repository holds.
     #[tracing::instrument(skip_all, fields(repo = %repo, digest = %digest))]
-    pub async fn stat_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
+    pub async fn stat_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<BlobRecord> {
         self.meta
             .repository_blob(repo, digest)
             .await?
             .ok_or(RegistryError::BlobUnknown)
     }
 
-    /// Stream a validated byte range of a blob that the repository holds.
+    /// A URL the client may download the blob from directly, when the blob store redirects.
+    pub async fn blob_redirect(&self, blob: &BlobRecord) -> Result<Option<String>> {
+        Ok(self.blobs.redirect_url(&blob.location).await?)
+    }
+
+    /// Stream a validated byte range of a blob that the repository holds (`blob` comes from
+    /// `stat_blob`).
     #[tracing::instrument(skip_all, fields(repo = %repo, digest = %digest))]
     pub async fn get_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
+        blob: &BlobRecord,
         range: Range<u64>,
     ) -> Result<ByteStream> {
-        match self.blobs.get(digest, Some(range)).await {
+        match self.blobs.get(&blob.location, Some(range)).await {
             Ok(s) => Ok(s),
             // Metadata must never point at missing bytes; if it does, say so loudly.
             Err(StorageError::NotFound) => {
@@ -172,11 +185,13 @@ impl Registry {
         from: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>> {
-        let Some(size) = self.meta.repository_blob(from, digest).await? else {
+        let Some(blob) = self.meta.repository_blob(from, digest).await? else {
             return Ok(None);
         };
-        self.meta.link_blob(repo, digest, size, now_ms()).await?;
-        Ok(Some(size))
+        self.meta
+            .link_blob(repo, digest, blob.size, now_ms())
+            .await?;
+        Ok(Some(blob.size))
     }
 
     // ---- manifests ------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 //! Blob uploads: start, append (streamed or chunked), status, finish with digest check, cancel,
-//! and expiry. The incremental hash state is cached per upload; after a restart (or on another
-//! replica) it is rebuilt from the bytes already stored, so any upload can always be resumed.
+//! and expiry. Everything an upload needs to continue lives in its metadata row (size, saved
+//! hash state, the blob store's state), so any request can go to any replica; appends are
+//! recorded with a compare-and-set on the size, so racing requests cannot both count.
 
 use super::{now_ms, Registry, RegistryError, Result};
-use crate::metadata::UploadRow;
+use crate::metadata::{UploadProgress, UploadRow};
 use crate::oci::{Algorithm, Digest, Hasher, RepositoryName};
 use crate::storage::{ByteStream, StorageError, UploadWriter};
 use bytes::{Bytes, BytesMut};
@@ -18,18 +19,13 @@ use tokio::task::spawn_blocking;
 const WRITE_BATCH: usize = 512 * 1024;
 const PIPELINE_DEPTH: usize = 2;
 
-struct HashState {
-    offset: u64,
-    hasher: Hasher,
-}
-
-/// Per-upload lock and cached hash state. The lock serializes concurrent requests on one
-/// upload; the state is `None` whenever it is unknown or might be stale.
+/// Per-upload locks: requests on one upload within this process run one at a time (across
+/// replicas, `advance_upload`'s compare-and-set keeps them honest).
 #[derive(Default)]
-pub(super) struct HashStates(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<HashState>>>>>);
+pub(super) struct UploadLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
-impl HashStates {
-    fn entry(&self, id: &str) -> Arc<tokio::sync::Mutex<Option<HashState>>> {
+impl UploadLocks {
+    fn entry(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(id.to_owned()).or_default().clone()
     }
@@ -75,7 +71,7 @@ impl Registry {
         algorithm: Algorithm,
     ) -> Result<UploadStatus> {
         let id = uuid::Uuid::new_v4().to_string();
-        self.blobs.upload_start(&id).await?;
+        let storage_state = self.blobs.upload_start(&id).await?;
         let now = now_ms();
         let row = UploadRow {
             id: id.clone(),
@@ -85,15 +81,13 @@ impl Registry {
             digest: None,
             created_at: now,
             updated_at: now,
+            hash_state: algorithm.hasher().to_state(),
+            storage_state,
         };
         if let Err(e) = self.meta.create_upload(&row).await {
-            let _ = self.blobs.upload_abort(&id).await;
+            let _ = self.blobs.upload_abort(&id, &row.storage_state).await;
             return Err(e.into());
         }
-        *self.uploads.entry(&id).lock().await = Some(HashState {
-            offset: 0,
-            hasher: algorithm.hasher(),
-        });
         Ok(UploadStatus { id, size: 0 })
     }
 
@@ -128,19 +122,23 @@ impl Registry {
         body: ByteStream,
     ) -> Result<UploadStatus> {
         let lock = self.uploads.entry(id);
-        let mut state = lock.lock().await;
-        let row = self.upload_row(repo, id).await?;
-        let size = self.append_locked(&row, &mut state, range, body).await?;
-        Ok(UploadStatus { id: row.id, size })
+        let _guard = lock.lock().await;
+        let mut row = self.upload_row(repo, id).await?;
+        self.append_locked(&mut row, range, body).await?;
+        Ok(UploadStatus {
+            id: row.id,
+            size: row.size,
+        })
     }
 
+    /// Append `body` and record it; `row` is updated to the new state. Returns the hash of
+    /// everything uploaded so far.
     async fn append_locked(
         &self,
-        row: &UploadRow,
-        state: &mut Option<HashState>,
+        row: &mut UploadRow,
         range: Option<ChunkRange>,
         body: ByteStream,
-    ) -> Result<u64> {
+    ) -> Result<Hasher> {
         if row.digest.is_some() {
             return Err(RegistryError::UploadInvalid(
                 "the upload is complete; finish it with PUT".into(),
@@ -151,65 +149,79 @@ impl Registry {
                 return Err(RegistryError::RangeInvalid { size: row.size });
             }
         }
-        let hasher = self.hash_state(row, state.take()).await?;
+        let hasher = self.saved_hasher(row).await?;
         let writer = self
             .blobs
-            .upload_writer(&row.id, row.size)
+            .upload_writer(&row.id, row.size, &row.storage_state)
             .await
             .map_err(storage_upload_error)?;
-        let (written, hasher) = write_stream(writer, hasher, body).await?;
+        let (appended, hasher) = write_stream(writer, hasher, body).await?;
         if let Some(r) = range {
-            if Some(written - row.size) != (r.end - r.start).checked_add(1) {
+            if Some(appended.len - row.size) != (r.end - r.start).checked_add(1) {
                 // The chunk was not what it claimed to be; nothing of it counts.
                 return Err(RegistryError::RangeInvalid { size: row.size });
             }
         }
-        self.meta
-            .set_upload_size(&row.id, written, now_ms())
-            .await?;
-        *state = Some(HashState {
-            offset: written,
-            hasher,
-        });
-        Ok(written)
-    }
-
-    /// The hash of the upload's recorded bytes: the cached state when it is current, else
-    /// rebuilt by reading the stored bytes back.
-    async fn hash_state(&self, row: &UploadRow, cached: Option<HashState>) -> Result<Hasher> {
-        if let Some(s) = cached {
-            if s.offset == row.size && s.hasher.algorithm() == row.algorithm {
-                return Ok(s.hasher);
-            }
+        let progress = UploadProgress {
+            size: appended.len,
+            hash_state: hasher.to_state(),
+            storage_state: appended.state,
+        };
+        if !self
+            .meta
+            .advance_upload(&row.id, row.size, &progress, now_ms())
+            .await?
+        {
+            // Another request (on another replica) appended or finished first.
+            let now = self.meta.get_upload(&row.id).await?;
+            return Err(match now {
+                Some(r) if r.digest.is_none() => RegistryError::RangeInvalid { size: r.size },
+                Some(_) => RegistryError::UploadInvalid("the upload is complete".into()),
+                None => RegistryError::UploadUnknown,
+            });
         }
-        self.rehash(&row.id, row.size, row.algorithm).await
-    }
-
-    async fn rehash(&self, id: &str, len: u64, algorithm: Algorithm) -> Result<Hasher> {
-        let mut hasher = algorithm.hasher();
-        if len == 0 {
-            return Ok(hasher);
-        }
-        let mut s = self
+        if let Err(e) = self
             .blobs
-            .upload_read(id, len)
+            .upload_superseded(&row.storage_state, &progress.storage_state)
             .await
-            .map_err(storage_upload_error)?;
-        let mut seen = 0u64;
-        while let Some(chunk) = s.next().await {
-            let chunk = chunk.map_err(internal)?;
-            seen += chunk.len() as u64;
-            hasher = spawn_blocking(move || {
-                hasher.update(&chunk);
-                hasher
-            })
-            .await
-            .map_err(internal)?;
+        {
+            tracing::warn!(upload = %row.id, error = %e, "cannot release superseded upload data");
         }
-        if seen != len {
-            return Err(RegistryError::UploadUnknown);
-        }
+        row.size = progress.size;
+        row.hash_state = progress.hash_state;
+        row.storage_state = progress.storage_state;
         Ok(hasher)
+    }
+
+    /// The hash of the upload's recorded bytes, from the saved state (or, for rows without
+    /// one, rebuilt by reading the stored bytes back).
+    async fn saved_hasher(&self, row: &UploadRow) -> Result<Hasher> {
+        match Hasher::from_state(&row.hash_state) {
+            Ok(h) if h.len() == row.size && h.algorithm() == row.algorithm => Ok(h),
+            _ => match self.rehash(row, row.algorithm).await? {
+                Some(h) => Ok(h),
+                None => Err(RegistryError::UploadUnknown),
+            },
+        }
+    }
+
+    /// Hash the upload's stored bytes with `algorithm`; `None` when the store cannot read an
+    /// unfinished upload back.
+    async fn rehash(&self, row: &UploadRow, algorithm: Algorithm) -> Result<Option<Hasher>> {
+        let hasher = algorithm.hasher();
+        if row.size == 0 {
+            return Ok(Some(hasher));
+        }
+        let s = match self
+            .blobs
+            .upload_read(&row.id, row.size, &row.storage_state)
+            .await
+        {
+            Ok(s) => s,
+            Err(StorageError::Unsupported) => return Ok(None),
+            Err(e) => return Err(storage_upload_error(e)),
+        };
+        hash_stream(s, hasher, row.size).await.map(Some)
     }
 
     /// Finish an upload: append the optional final chunk, verify the digest, make the blob
@@ -224,8 +236,11 @@ impl Registry {
         body: Option<ByteStream>,
     ) -> Result<u64> {
         let lock = self.uploads.entry(id);
-        let mut state = lock.lock().await;
+        let guard = lock.lock().await;
         let mut row = self.upload_row(repo, id).await?;
+        // Whether the content must still be checked after the store commits it (a digest of
+        // another algorithm than the upload's, on a store that cannot read uploads back).
+        let mut verify_after_commit = false;
         if let Some(verified) = row.digest.clone() {
             // A crash interrupted the commit of this upload: finish it.
             if &verified != digest {
@@ -239,36 +254,60 @@ impl Registry {
                 ));
             }
         } else {
-            if let Some(body) = body {
-                row.size = self.append_locked(&row, &mut state, range, body).await?;
-            }
-            let computed = if digest.algorithm() == row.algorithm {
-                self.hash_state(&row, state.take()).await?.finish()
-            } else {
-                self.rehash(id, row.size, digest.algorithm())
-                    .await?
-                    .finish()
+            let hasher = match body {
+                Some(body) => self.append_locked(&mut row, range, body).await?,
+                None => self.saved_hasher(&row).await?,
             };
-            if &computed != digest {
-                drop(state);
-                self.discard_upload(id).await?;
+            let computed = if digest.algorithm() == row.algorithm {
+                Some(hasher.finish())
+            } else {
+                self.rehash(&row, digest.algorithm())
+                    .await?
+                    .map(Hasher::finish)
+            };
+            match computed {
+                Some(c) if &c != digest => {
+                    drop(guard);
+                    self.discard_upload(&row).await?;
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "uploaded content has digest {c}, not {digest}"
+                    )));
+                }
+                Some(_) => self.meta.mark_upload_verified(id, digest).await?,
+                None => verify_after_commit = true,
+            }
+        }
+        let location = self
+            .blobs
+            .upload_commit(id, row.size, &row.storage_state, digest)
+            .await
+            .map_err(storage_upload_error)?;
+        if verify_after_commit {
+            let s = self.blobs.get(&location, None).await?;
+            let c = hash_stream(s, digest.algorithm().hasher(), row.size)
+                .await?
+                .finish();
+            if &c != digest {
+                drop(guard);
+                self.blobs.delete(&location).await?;
+                self.discard_upload(&row).await?;
                 return Err(RegistryError::DigestInvalid(format!(
-                    "uploaded content has digest {computed}, not {digest}"
+                    "uploaded content has digest {c}, not {digest}"
                 )));
             }
             self.meta.mark_upload_verified(id, digest).await?;
         }
-        match self.blobs.upload_commit(id, row.size, digest).await {
-            Ok(()) => {}
-            // Verified and moved into place before a crash: the blob is already there.
-            Err(StorageError::NotFound)
-                if row.digest.is_some() && self.blobs.stat(digest).await? == Some(row.size) => {}
-            Err(e) => return Err(storage_upload_error(e)),
-        }
-        self.meta
-            .complete_upload(id, repo, digest, row.size, now_ms())
+        let kept = self
+            .meta
+            .complete_upload(id, repo, digest, row.size, &location, now_ms())
             .await?;
-        drop(state);
+        if kept != location {
+            // The blob was already stored (a concurrent or earlier upload): keep one copy.
+            if let Err(e) = self.blobs.delete(&location).await {
+                tracing::warn!(%location, error = %e, "cannot delete a duplicate blob copy");
+            }
+        }
+        drop(guard);
         self.uploads.remove(id);
         Ok(row.size)
     }
@@ -276,16 +315,18 @@ impl Registry {
     /// Cancel an upload.
     pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<()> {
         let lock = self.uploads.entry(id);
-        let _state = lock.lock().await;
-        self.upload_row(repo, id).await?;
-        drop(_state);
-        self.discard_upload(id).await
+        let guard = lock.lock().await;
+        let row = self.upload_row(repo, id).await?;
+        drop(guard);
+        self.discard_upload(&row).await
     }
 
-    async fn discard_upload(&self, id: &str) -> Result<()> {
-        self.meta.delete_upload(id).await?;
-        self.blobs.upload_abort(id).await?;
-        self.uploads.remove(id);
+    async fn discard_upload(&self, row: &UploadRow) -> Result<()> {
+        self.meta.delete_upload(&row.id).await?;
+        self.blobs
+            .upload_abort(&row.id, &row.storage_state)
+            .await?;
+        self.uploads.remove(&row.id);
         Ok(())
     }
 
@@ -301,7 +342,9 @@ impl Registry {
             .finish_upload(repo, &status.id, digest, None, Some(body))
             .await;
         if r.is_err() {
-            let _ = self.discard_upload(&status.id).await;
+            if let Ok(Some(row)) = self.meta.get_upload(&status.id).await {
+                let _ = self.discard_upload(&row).await;
+            }
         }
         r
     }
@@ -318,11 +361,33 @@ impl Registry {
             for id in ids {
                 let lock = self.uploads.entry(&id);
                 let _g = lock.lock().await;
-                self.discard_upload(&id).await?;
+                match self.meta.get_upload(&id).await? {
+                    Some(row) => self.discard_upload(&row).await?,
+                    None => self.uploads.remove(&id),
+                }
                 n += 1;
             }
         }
     }
+}
+
+/// Hash a stream that must hold exactly `len` bytes.
+async fn hash_stream(mut s: ByteStream, mut hasher: Hasher, len: u64) -> Result<Hasher> {
+    let mut seen = 0u64;
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.map_err(internal)?;
+        seen += chunk.len() as u64;
+        hasher = spawn_blocking(move || {
+            hasher.update(&chunk);
+            hasher
+        })
+        .await
+        .map_err(internal)?;
+    }
+    if seen != len {
+        return Err(RegistryError::UploadUnknown);
+    }
+    Ok(hasher)
 }
 
 /// Stream `body` into the writer in one pass: the request body is read, hashed and written
@@ -332,7 +397,7 @@ async fn write_stream(
     mut writer: Box<dyn UploadWriter>,
     mut hasher: Hasher,
     body: ByteStream,
-) -> Result<(u64, Hasher)> {
+) -> Result<(crate::storage::Appended, Hasher)> {
     let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let (write_tx, mut write_rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let hashing = spawn_blocking(move || {
@@ -480,7 +545,7 @@ mod tests {
             .unwrap();
         // What finish_upload does before a crash: verify, record, move into place.
         reg.meta.mark_upload_verified(&s.id, &d).await.unwrap();
-        reg.blobs.upload_commit(&s.id, 3, &d).await.unwrap();
+        reg.blobs.upload_commit(&s.id, 3, "", &d).await.unwrap();
         assert!(matches!(
             reg.stat_blob(&repo, &d).await,
             Err(RegistryError::BlobUnknown)
@@ -501,7 +566,7 @@ mod tests {
                 .unwrap(),
             3
         );
-        assert_eq!(reg.stat_blob(&repo, &d).await.unwrap(), 3);
+        assert_eq!(reg.stat_blob(&repo, &d).await.unwrap().size, 3);
         assert!(matches!(
             reg.upload_status(&repo, &s.id).await,
             Err(RegistryError::UploadUnknown)

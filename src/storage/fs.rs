@@ -1,8 +1,9 @@
 //! Filesystem blob store: `blobs/<alg>/<2 hex>/<hex>` and `uploads/<id>`. Writes are made
 //! durable with fsync, and an upload becomes a blob by an atomic rename followed by a
-//! directory fsync, so a crash never leaves a partial blob under a digest name.
+//! directory fsync, so a crash never leaves a partial blob under a digest name. A blob's
+//! location is its digest; uploads need no state beyond their file.
 
-use super::{BlobStore, ByteStream, StorageError, UploadWriter};
+use super::{Appended, BlobStore, ByteStream, StorageError, UploadWriter};
 use crate::oci::Digest;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -25,6 +26,12 @@ impl FsBlobStore {
         fs::create_dir_all(root.join("blobs"))?;
         fs::create_dir_all(root.join("uploads"))?;
         Ok(FsBlobStore { root })
+    }
+
+    /// The path of the blob at `location` (a digest; anything else is not found).
+    fn location_path(&self, location: &str) -> Result<PathBuf, StorageError> {
+        let d: Digest = location.parse().map_err(|_| StorageError::NotFound)?;
+        Ok(self.blob_path(&d))
     }
 
     fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -110,8 +117,12 @@ async fn stream_file(path: PathBuf, range: Range<u64>) -> Result<ByteStream, Sto
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
-        match tokio::fs::metadata(self.blob_path(digest)).await {
+    async fn stat(&self, location: &str) -> Result<Option<u64>, StorageError> {
+        let path = match self.location_path(location) {
+            Ok(p) => p,
+            Err(_) => return Ok(None),
+        };
+        match tokio::fs::metadata(path).await {
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -120,10 +131,10 @@ impl BlobStore for FsBlobStore {
 
     async fn get(
         &self,
-        digest: &Digest,
+        location: &str,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream, StorageError> {
-        let path = self.blob_path(digest);
+        let path = self.location_path(location)?;
         let range = match range {
             Some(r) => r,
             None => 0..tokio::fs::metadata(&path).await.map_err(not_found)?.len(),
@@ -131,19 +142,22 @@ impl BlobStore for FsBlobStore {
         stream_file(path, range).await
     }
 
-    async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {
-        match tokio::fs::remove_file(self.blob_path(digest)).await {
+    async fn delete(&self, location: &str) -> Result<(), StorageError> {
+        let Ok(path) = self.location_path(location) else {
+            return Ok(());
+        };
+        match tokio::fs::remove_file(path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn upload_start(&self, id: &str) -> Result<(), StorageError> {
+    async fn upload_start(&self, id: &str) -> Result<String, StorageError> {
         let path = self.upload_path(id);
         blocking(move || {
             File::create(&path)?;
-            Ok(())
+            Ok(String::new())
         })
         .await
     }
@@ -152,6 +166,7 @@ impl BlobStore for FsBlobStore {
         &self,
         id: &str,
         offset: u64,
+        _state: &str,
     ) -> Result<Box<dyn UploadWriter>, StorageError> {
         let path = self.upload_path(id);
         let file = blocking(move || {
@@ -187,15 +202,37 @@ impl BlobStore for FsBlobStore {
         }))
     }
 
-    async fn upload_read(&self, id: &str, len: u64) -> Result<ByteStream, StorageError> {
+    async fn upload_read(
+        &self,
+        id: &str,
+        len: u64,
+        _state: &str,
+    ) -> Result<ByteStream, StorageError> {
         stream_file(self.upload_path(id), 0..len).await
     }
 
-    async fn upload_commit(&self, id: &str, len: u64, digest: &Digest) -> Result<(), StorageError> {
+    async fn upload_commit(
+        &self,
+        id: &str,
+        len: u64,
+        _state: &str,
+        digest: &Digest,
+    ) -> Result<String, StorageError> {
         let from = self.upload_path(id);
         let to = self.blob_path(digest);
+        let location = digest.to_string();
         blocking(move || {
-            let f = OpenOptions::new().write(true).open(&from)?;
+            let f = match OpenOptions::new().write(true).open(&from) {
+                Ok(f) => f,
+                // Moved into place before a crash: committing again finds the blob there.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return match fs::metadata(&to) {
+                        Ok(m) if m.len() == len => Ok(location),
+                        _ => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            };
             if f.metadata()?.len() != len {
                 f.set_len(len)?;
             }
@@ -215,7 +252,7 @@ impl BlobStore for FsBlobStore {
                     }
                 }
             }
-            Ok(())
+            Ok(location)
         })
         .await
         .map_err(|e| match e {
@@ -226,7 +263,7 @@ impl BlobStore for FsBlobStore {
         })
     }
 
-    async fn upload_abort(&self, id: &str) -> Result<(), StorageError> {
+    async fn upload_abort(&self, id: &str, _state: &str) -> Result<(), StorageError> {
         match tokio::fs::remove_file(self.upload_path(id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -283,9 +320,12 @@ impl UploadWriter for FsUploadWriter {
         Ok(())
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<u64, StorageError> {
+    async fn finish(mut self: Box<Self>) -> Result<Appended, StorageError> {
         self.wait_sync().await?;
-        Ok(self.len)
+        Ok(Appended {
+            len: self.len,
+            state: String::new(),
+        })
     }
 }
 
@@ -295,6 +335,6 @@ mod tests {
     async fn filesystem_store_passes_the_suite() {
         let dir = tempfile::tempdir().unwrap();
         let store = super::FsBlobStore::open(dir.path()).unwrap();
-        crate::storage::suite::run(&store).await;
+        crate::storage::suite::run(&store, "").await;
     }
 }

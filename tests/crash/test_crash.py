@@ -48,11 +48,11 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def new_server(data_dir=None, port=None):
+def new_server(data_dir=None, port=None, env=None):
     if os.environ.get("CRASH_SERVER") == "distribution":
         from refserver import DistributionServer
         return DistributionServer(data_dir=data_dir or tempfile.mkdtemp(prefix="crash-ref-"), port=port)
-    return BerthServer(data_dir=data_dir, port=port)
+    return BerthServer(data_dir=data_dir, port=port, env=env)
 
 
 def restart(old):
@@ -60,7 +60,8 @@ def restart(old):
     last = None
     for _ in range(50):  # the port may linger for a moment
         try:
-            return new_server(data_dir=old.data_dir, port=old.port).start()
+            return new_server(data_dir=old.data_dir, port=old.port,
+                              env=getattr(old, "config_env", None)).start()
         except RuntimeError as e:
             last = e
             time.sleep(0.2)

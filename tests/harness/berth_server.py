@@ -4,6 +4,11 @@ Environment:
   REGISTRY_URL   use this running registry instead of starting one (e.g. http://127.0.0.1:5000)
   BERTH_BIN      the berth binary to start (default: target/release/berth, then target/debug/berth)
   BERTH_CONFIG   optional config file passed with --config
+  BERTH_TEST_DEPLOYMENT
+                 `embedded` (default: SQLite + files in the data directory) or `production`:
+                 every server gets a fresh PostgreSQL database (scripts/postgres.sh newdb) and
+                 its own key prefix in the S3 bucket named by the BERTH_STORAGE__* variables
+                 (scripts/test.sh starts PostgreSQL and Garage and sets them).
 """
 import os
 import shutil
@@ -13,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,6 +32,30 @@ def berth_bin():
         if os.path.exists(p):
             return p
     raise RuntimeError("no berth binary: run `cargo build --release` or set BERTH_BIN")
+
+
+def deployment():
+    return os.environ.get("BERTH_TEST_DEPLOYMENT", "embedded")
+
+
+def fresh_database_url():
+    """A new, empty PostgreSQL database on the test cluster."""
+    out = subprocess.run([os.path.join(ROOT, "scripts", "postgres.sh"), "newdb"],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def production_env(database_url=None, prefix=None):
+    """Settings for a Berth replica over PostgreSQL + S3. Replicas of one registry share both."""
+    for k in ("BERTH_STORAGE__ENDPOINT", "BERTH_STORAGE__BUCKET", "BERTH_STORAGE__ACCESS_KEY_ID"):
+        if not os.environ.get(k):
+            raise RuntimeError(f"{k} is not set: run scripts/test.sh (it starts Garage)")
+    return {
+        "BERTH_METADATA__BACKEND": "postgres",
+        "BERTH_METADATA__URL": database_url or fresh_database_url(),
+        "BERTH_STORAGE__BACKEND": "s3",
+        "BERTH_STORAGE__PREFIX": prefix or f"t-{uuid.uuid4().hex}/",
+    }
 
 
 def free_port():
@@ -42,7 +72,14 @@ class BerthServer:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="berth-test-")
         self.port = port or free_port()
         self.extra_args = list(extra_args)
-        self.env = dict(os.environ, **(env or {}))
+        env = dict(env or {})
+        if deployment() == "production" and "BERTH_METADATA__BACKEND" not in env:
+            # Fixed at creation, so that a restarted server finds its registry again.
+            env = dict(production_env(), **env)
+        # What this server adds to the environment: a restart with the same settings
+        # (`BerthServer(data_dir=..., env=old.config_env)`) finds the same registry.
+        self.config_env = env
+        self.env = dict(os.environ, **env)
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "server.log")
 

@@ -498,7 +498,18 @@ async fn get_blob(
     h: &HeaderMap,
     head: bool,
 ) -> Result<Response> {
-    let size = reg.stat_blob(name, d).await?;
+    let blob = reg.stat_blob(name, d).await?;
+    let size = blob.size;
+    if !head {
+        // Offloading downloads to the object store: the client follows the redirect and
+        // sends its Range header there.
+        if let Some(url) = reg.blob_redirect(&blob).await? {
+            let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+            set(&mut resp, header::LOCATION, &url);
+            set(&mut resp, CONTENT_DIGEST, &d.to_string());
+            return Ok(resp);
+        }
+    }
     let range = match header_str(h, &header::RANGE) {
         Some(v) => match range::parse(v, size) {
             Ok(r) => r,
@@ -521,7 +532,7 @@ async fn get_blob(
     } else {
         // The size is known from metadata: always ask storage for an explicit range.
         let stream = reg
-            .get_blob(name, d, range.clone().unwrap_or(0..size))
+            .get_blob(name, d, &blob, range.clone().unwrap_or(0..size))
             .await?;
         (status, Body::from_stream(stream)).into_response()
     };

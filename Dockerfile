@@ -1,0 +1,38 @@
+# Berth container image.
+#   docker build -t berth .
+#   docker run -p 5000:5000 -v berth-data:/var/lib/berth berth
+# Two stages: the builder compiles the release binary; the runtime image is debian:bookworm-slim with
+# only the binary and CA certificates (S3 over TLS), running as the unprivileged user berth (10001).
+# See docker-compose.yml for the PostgreSQL + Garage (S3) deployment.
+
+ARG RUST_VERSION=1
+FROM rust:${RUST_VERSION}-bookworm AS builder
+WORKDIR /src
+# The build context is filtered by .dockerignore (no target/, data/, .git, .env).
+COPY . .
+RUN cargo build --release --locked \
+ && install -m 0755 target/release/berth /usr/local/bin/berth
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+# Unprivileged user with a fixed uid/gid (10001), owner of the data directory.
+RUN groupadd --system --gid 10001 berth \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/berth --no-create-home \
+      --shell /usr/sbin/nologin berth \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/berth
+COPY --from=builder /usr/local/bin/berth /usr/local/bin/berth
+
+ENV BERTH_LISTEN=0.0.0.0:5000 \
+    BERTH_DATA_DIR=/var/lib/berth
+WORKDIR /var/lib/berth
+# Declared after the directory is created and chowned, so a new named volume starts owned by berth.
+VOLUME /var/lib/berth
+EXPOSE 5000
+USER 10001:10001
+# `berth healthcheck` GETs /readyz on the local listener (no curl in the image) and exits non-zero
+# unless it answers 200.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["berth", "healthcheck"]
+ENTRYPOINT ["berth"]
+CMD ["serve"]

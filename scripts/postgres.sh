@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# A dedicated PostgreSQL cluster for Berth's tests (Debian/Ubuntu, as root or with passwordless sudo,
+# no stdin: works in CI). Idempotent: every command can be run any number of times.
+#
+#   scripts/postgres.sh start     install PostgreSQL if missing, create/start the cluster, create a
+#                                 fresh database and print its URL (the only line on stdout):
+#                                   postgres://berth:<password>@127.0.0.1:54329/berth_<time>_<random>
+#   scripts/postgres.sh newdb     same as start (start is a no-op when already running): another fresh
+#                                 database, its URL on stdout
+#   scripts/postgres.sh up        install/create/start the cluster only (no database, nothing on stdout)
+#   scripts/postgres.sh stop      stop the cluster (fast shutdown: open connections are cut)
+#   scripts/postgres.sh restart   restart the cluster (fault tests: "restart PostgreSQL under traffic")
+#   scripts/postgres.sh status    exit 0 when the cluster accepts connections (non-zero otherwise)
+#   scripts/postgres.sh dropall   drop every berth_* test database
+#   scripts/postgres.sh url       print the URL of the maintenance database `postgres` (no new database)
+#
+# The cluster: `<major>/berth` (pg_createcluster), listening only on 127.0.0.1:54329
+# (BERTH_PG_PORT overrides), max_connections 300, fsync on, ssl off, password (scram-sha-256)
+# authentication over TCP. The role `berth` is LOGIN SUPERUSER; its password is generated once and kept
+# in ~/.cache/berth/postgres-password (mode 600) and re-applied on every start, so deleting that file
+# simply rotates it. Logs: /var/log/postgresql/postgresql-<major>-berth.log.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+PORT=${BERTH_PG_PORT:-54329}
+CLUSTER=berth
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/berth
+PWFILE=$CACHE/postgres-password
+LOCK=$CACHE/postgres.lock
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
+
+log() { echo "postgres.sh: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Run a command as the postgres OS user (peer authentication on the Unix socket).
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else $SUDO runuser -u postgres -- "$@"; fi
+}
+
+# apt-get install PostgreSQL server + client when pg_createcluster or a server binary is missing;
+# apt-get update only when the package lists cannot satisfy the install.
+ensure_installed() {
+  if command -v pg_createcluster >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 \
+     && command -v psql >/dev/null 2>&1; then
+    return
+  fi
+  log "apt-get install postgresql"
+  if ! $SUDO apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends postgresql postgresql-client \
+        </dev/null >&2; then
+    $SUDO apt-get update -qq </dev/null >&2
+    $SUDO apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends postgresql postgresql-client \
+      </dev/null >&2
+  fi
+}
+
+# Highest installed server major version (e.g. 15 on Debian 12).
+major_version() {
+  local v
+  v=$(ls -1 /usr/lib/postgresql/ 2>/dev/null | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -V | tail -n 1)
+  [ -n "$v" ] || die "no PostgreSQL server under /usr/lib/postgresql"
+  echo "$v"
+}
+
+# The cluster's major version if it exists (any installed version), else empty.
+existing_version() {
+  local d
+  for d in /etc/postgresql/*/"$CLUSTER"; do
+    [ -d "$d" ] && { basename "$(dirname "$d")"; return; }
+  done
+  true
+}
+
+password() {
+  mkdir -p "$CACHE"
+  if [ ! -s "$PWFILE" ]; then
+    (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$PWFILE.tmp" && mv "$PWFILE.tmp" "$PWFILE")
+  fi
+  cat "$PWFILE"
+}
+
+# Settings for the test cluster, in conf.d (postgresql.conf includes it last, so it wins).
+settings() {
+  cat <<CONF
+# Written by scripts/postgres.sh: Berth test cluster settings.
+listen_addresses = '127.0.0.1'
+port = $PORT
+max_connections = 300
+fsync = on
+ssl = off
+password_encryption = 'scram-sha-256'
+CONF
+}
+
+# Create the cluster if missing; (re)write its settings. Prints the major version on stdout.
+ensure_cluster() {
+  local ver conf
+  ver=$(existing_version)
+  if [ -z "$ver" ]; then
+    ver=$(major_version)
+    log "pg_createcluster $ver $CLUSTER (127.0.0.1:$PORT)"
+    # --start-conf manual: not started at boot by the postgresql service, only by this script.
+    # Local (Unix socket) connections: peer; TCP: scram-sha-256 passwords.
+    $SUDO pg_createcluster "$ver" "$CLUSTER" --port "$PORT" --start-conf manual \
+      -- --auth-local=peer --auth-host=scram-sha-256 >&2
+  fi
+  conf=/etc/postgresql/$ver/$CLUSTER/conf.d/berth-tests.conf
+  if [ "$(cat "$conf" 2>/dev/null)" != "$(settings)" ]; then
+    settings | $SUDO tee "$conf" >/dev/null
+    if cluster_online "$ver"; then
+      log "settings changed: pg_ctlcluster $ver $CLUSTER restart"
+      $SUDO pg_ctlcluster "$ver" "$CLUSTER" restart -m fast >&2
+    fi
+  fi
+  echo "$ver"
+}
+
+is_ready() { pg_isready -q -h 127.0.0.1 -p "$PORT" -t 2 >/dev/null 2>&1; }
+
+cluster_online() {
+  local ver=$1
+  pg_lsclusters -h 2>/dev/null | awk -v v="$ver" -v c="$CLUSTER" '$1==v && $2==c {print $4}' | grep -q online
+}
+
+wait_ready() {
+  local i
+  for i in $(seq 1 120); do
+    is_ready && return 0
+    sleep 0.5
+  done
+  die "cluster $CLUSTER not ready on 127.0.0.1:$PORT after 60s (see /var/log/postgresql/)"
+}
+
+# Install, create, start, make sure the role has the current password. Serialised with a lock so that
+# parallel test processes do not race pg_createcluster.
+ensure_running() {
+  mkdir -p "$CACHE"
+  exec 9>"$LOCK"
+  flock 9
+  ensure_installed
+  local ver pw
+  ver=$(ensure_cluster)
+  if ! cluster_online "$ver"; then
+    log "pg_ctlcluster $ver $CLUSTER start"
+    $SUDO pg_ctlcluster "$ver" "$CLUSTER" start >&2
+  fi
+  wait_ready
+  pw=$(password)
+  # Peer auth on the cluster's Unix socket as the postgres superuser; idempotent.
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PORT" -d postgres >/dev/null <<SQL
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'berth') THEN
+    CREATE ROLE berth LOGIN SUPERUSER;
+  END IF;
+END
+\$\$;
+ALTER ROLE berth LOGIN SUPERUSER PASSWORD '$pw';
+SQL
+  flock -u 9
+}
+
+base_url() { echo "postgres://berth:$(password)@127.0.0.1:$PORT"; }
+
+# psql as berth over TCP (exercises the same authentication path as the tests).
+berth_psql() {
+  PGPASSWORD=$(password) psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U berth "$@"
+}
+
+new_database() {
+  local db
+  db="berth_$(date -u +%Y%m%d%H%M%S)_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  berth_psql -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
+  echo "$(base_url)/$db"
+}
+
+stop_cluster() {
+  local ver
+  ver=$(existing_version)
+  [ -n "$ver" ] || { log "no cluster $CLUSTER: nothing to stop"; return 0; }
+  if cluster_online "$ver"; then
+    log "pg_ctlcluster $ver $CLUSTER stop"
+    $SUDO pg_ctlcluster "$ver" "$CLUSTER" stop -m fast >&2
+  fi
+}
+
+cmd=${1:-start}
+case "$cmd" in
+  start|newdb)
+    ensure_running
+    new_database
+    ;;
+  up)
+    ensure_running
+    ;;
+  stop)
+    stop_cluster
+    ;;
+  restart)
+    ver=$(existing_version)
+    if [ -n "$ver" ] && cluster_online "$ver"; then
+      log "pg_ctlcluster $ver $CLUSTER restart"
+      $SUDO pg_ctlcluster "$ver" "$CLUSTER" restart -m fast >&2
+    fi
+    ensure_running
+    ;;
+  status)
+    is_ready
+    ;;
+  dropall)
+    ensure_running
+    berth_psql -d postgres -At -c "SELECT datname FROM pg_database WHERE datname LIKE 'berth\\_%'" |
+      while read -r db; do
+        [ -n "$db" ] || continue
+        berth_psql -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+        log "dropped $db"
+      done
+    ;;
+  url)
+    ensure_running
+    echo "$(base_url)/postgres"
+    ;;
+  *)
+    echo "usage: $0 start|newdb|up|stop|restart|status|dropall|url" >&2
+    exit 2
+    ;;
+esac

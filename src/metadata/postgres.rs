@@ -1,0 +1,806 @@
+//! PostgreSQL metadata for the replicated deployment: N stateless replicas share one database,
+//! each with its own pool.
+//!
+//! Nothing can be serialized in-process, so every transaction is correct on its own under READ
+//! COMMITTED with concurrent writers from other replicas:
+//! - creations are `INSERT .. ON CONFLICT`, so a race resolves in the database (a tag pushed from
+//!   two replicas at once ends on exactly one manifest; a blob completed twice keeps one row);
+//! - every check-then-act locks what it checks: `put_manifest` takes `FOR KEY SHARE` on the
+//!   blob links and child manifests it found, and `unlink_blob`/`delete_manifest` take
+//!   `FOR UPDATE` on the row they delete *before* looking for references, so either the delete
+//!   waits for the push and then sees its edges, or the push waits for the delete and then
+//!   finds the row gone;
+//! - multi-row writes go in a fixed order (tags sorted) so that two pushes do not deadlock, and a
+//!   transaction that still loses a deadlock (or a serialization failure) is run once more.
+//!
+//! There is no read cache (other replicas write behind this one's back); the hot reads are one
+//! statement, one round trip each, prepared once per connection (sqlx's statement cache).
+
+use super::*;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a connection: a database that is down or restarting surfaces
+/// quickly as `Unavailable` (503, retryable) instead of holding requests.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection idle longer than this is pinged before use, so that one left over from before
+/// a database restart is replaced instead of failing a request. Connections in steady use are
+/// not (a ping is a round trip on every request); sqlx also pings each one as it is released.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to `url` (`postgres://user:password@host:port/database?...`) with a pool of at
+    /// most `max_connections`. One connection is opened now, so a wrong URL or password fails here.
+    pub async fn connect(url: &str, max_connections: u32) -> MetaResult<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(err)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Apply pending migrations. Safe when several replicas start at once: sqlx's migrator holds
+    /// a session-level advisory lock (`pg_advisory_lock`, keyed by the database name) while it
+    /// reads and applies migrations, so the others wait and then find nothing to do.
+    pub async fn migrate(&self) -> MetaResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        let result = MIGRATOR.run(&mut *conn).await;
+        if result.is_err() {
+            // A failed run returns without `pg_advisory_unlock`: closing the session releases
+            // the lock, instead of parking it in the pool and blocking every other replica.
+            conn.close_on_drop();
+        }
+        result.map_err(migrate_err)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Whether the error means "the database cannot serve this now", as opposed to a bug or bad
+/// data: the connection is gone or cannot be had, the server is shutting down, starting up or
+/// out of resources, or it aborted the transaction for a deadlock or serialization failure.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") // connection exception
+                || c.starts_with("53") // insufficient resources (too many connections, disk full)
+                || matches!(
+                    &*c,
+                    "57P01" | "57P02" | "57P03" // admin shutdown, crash shutdown, cannot connect now
+                        | "40001" | "40P01" // serialization failure, deadlock detected
+                )
+        }),
+        _ => false,
+    }
+}
+
+/// PostgreSQL rolled the whole transaction back because of another one: running it again is safe.
+fn conflict(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+fn err(e: sqlx::Error) -> MetaError {
+    if unavailable(&e) {
+        MetaError::Unavailable(e.to_string())
+    } else {
+        MetaError::Internal(e.to_string())
+    }
+}
+
+fn migrate_err(e: MigrateError) -> MetaError {
+    match &e {
+        MigrateError::Execute(inner) | MigrateError::ExecuteMigration(inner, _)
+            if unavailable(inner) =>
+        {
+            MetaError::Unavailable(format!("migration failed: {e}"))
+        }
+        _ => MetaError::Internal(format!("migration failed: {e}")),
+    }
+}
+
+/// Run a transaction, and once more if it lost a deadlock or a serialization failure.
+async fn retrying<T, F, Fut>(mut transaction: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    match transaction().await {
+        Err(e) if conflict(&e) => {
+            tracing::debug!(error = %e, "metadata transaction aborted by a concurrent one; retrying");
+            transaction().await
+        }
+        result => result,
+    }
+}
+
+fn parse_digest(s: String) -> MetaResult<Digest> {
+    s.parse()
+        .map_err(|_| MetaError::Internal(format!("bad digest {s:?} in database")))
+}
+
+fn stored((digest, media_type, content): (String, String, Vec<u8>)) -> MetaResult<StoredManifest> {
+    Ok(StoredManifest {
+        digest: parse_digest(digest)?,
+        media_type,
+        content: bytes::Bytes::from(content),
+    })
+}
+
+type UploadColumns = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<Vec<u8>>,
+    String,
+);
+
+fn upload_row(r: UploadColumns) -> MetaResult<UploadRow> {
+    let (id, repository, algorithm, size, created_at, updated_at, digest, hash_state, storage_state) =
+        r;
+    let bad = |what: &str| MetaError::Internal(format!("bad {what} in uploads row {id:?}"));
+    Ok(UploadRow {
+        repository: RepositoryName::from_str(&repository).map_err(|_| bad("repository"))?,
+        algorithm: Algorithm::from_str(&algorithm).map_err(|_| bad("algorithm"))?,
+        size: size as u64,
+        digest: digest.map(parse_digest).transpose()?,
+        created_at,
+        updated_at,
+        hash_state: hash_state.unwrap_or_default(),
+        storage_state,
+        id,
+    })
+}
+
+/// The repository's id, creating the repository if needed. Race-free across replicas: when two
+/// create it at once, the second `INSERT` waits for the first to commit and does nothing, and
+/// the `SELECT` after it (a new statement, so a new snapshot) sees the winner's row.
+async fn repo_id(
+    conn: &mut PgConnection,
+    repo: &RepositoryName,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    // Look first: the repository nearly always exists, and an INSERT that conflicts would still
+    // burn an identity value.
+    let find = "SELECT id FROM repositories WHERE name = $1";
+    if let Some(id) = sqlx::query_scalar(find)
+        .bind(repo.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(id);
+    }
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO repositories (name, created_at) VALUES ($1, $2)
+         ON CONFLICT (name) DO NOTHING RETURNING id",
+    )
+    .bind(repo.as_str())
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match created {
+        Some(id) => Ok(id),
+        None => {
+            sqlx::query_scalar(find)
+                .bind(repo.as_str())
+                .fetch_one(&mut *conn)
+                .await
+        }
+    }
+}
+
+/// Record the blob if it is new (at `location`) and link it into the repository. A concurrent
+/// insert of the same blob or link makes the second writer wait for the first, then do nothing.
+async fn link(
+    conn: &mut PgConnection,
+    repo: &RepositoryName,
+    digest: &str,
+    size: u64,
+    location: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let id = repo_id(conn, repo, now).await?;
+    sqlx::query(
+        "INSERT INTO blobs (digest, size, created_at, location) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(digest)
+    .bind(size as i64)
+    .bind(now)
+    .bind(location)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(digest)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Why a manifest was refused (the transaction is rolled back).
+type Refusal = Result<(), PutManifestError>;
+
+impl PostgresStore {
+    async fn link_tx(
+        &self,
+        repo: &RepositoryName,
+        digest: &str,
+        size: u64,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        link(&mut tx, repo, digest, size, None, now).await?;
+        tx.commit().await
+    }
+
+    async fn unlink_tx(
+        &self,
+        repo: &RepositoryName,
+        digest: &str,
+    ) -> Result<DeleteOutcome, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // Lock the link before looking for manifests that use it: a push that holds it (KEY
+        // SHARE) is waited for, and its manifest_blobs rows are then visible to the next
+        // statement; a push that comes later waits for this delete and finds the link gone.
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT rb.repository_id FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id
+             WHERE r.name = $1 AND rb.digest = $2
+             FOR UPDATE OF rb",
+        )
+        .bind(repo.as_str())
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let user: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM manifest_blobs
+             WHERE repository_id = $1 AND blob_digest = $2 LIMIT 1",
+        )
+        .bind(id)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(m) = user {
+            return Ok(DeleteOutcome::Referenced(m));
+        }
+        sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+            .bind(id)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn complete_tx(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &str,
+        size: u64,
+        location: &str,
+        now: i64,
+    ) -> Result<String, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        link(&mut tx, repo, digest, size, Some(location), now).await?;
+        // The blobs row is committed (ours or the first writer's, whose commit our INSERT waited
+        // for) and key-share locked by our new link, so it cannot vanish before we commit.
+        let kept: String =
+            sqlx::query_scalar("SELECT COALESCE(location, digest) FROM blobs WHERE digest = $1")
+                .bind(digest)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(kept)
+    }
+
+    async fn put_manifest_tx(&self, m: &NewManifest<'_>) -> Result<Refusal, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let id = repo_id(&mut tx, m.repository, m.now).await?;
+        let digest = m.digest.to_string();
+        let mut total = m.content.len() as u64;
+
+        // Everything referenced must be in the repository, and stay there until we commit: KEY
+        // SHARE blocks the DELETE of unlink_blob/delete_manifest (which lock the row first and
+        // only then look for references, so they see ours), but not other pushes.
+        let blobs: Vec<String> = m
+            .manifest
+            .required_blobs()
+            .map(|b| b.digest.to_string())
+            .collect();
+        let linked: HashSet<String> = if blobs.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, String>(
+                "SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2)
+                 ORDER BY digest FOR KEY SHARE",
+            )
+            .bind(id)
+            .bind(&blobs)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        for (b, d) in m.manifest.required_blobs().zip(&blobs) {
+            if !linked.contains(d) {
+                return Ok(Err(PutManifestError::BlobUnknown(b.digest.clone())));
+            }
+            total += b.size;
+        }
+
+        let children: Vec<String> = m
+            .manifest
+            .manifests
+            .iter()
+            .map(|c| c.digest.to_string())
+            .collect();
+        let present: HashMap<String, i64> = if children.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT digest, total_size FROM manifests WHERE repository_id = $1 AND digest = ANY($2)
+                 ORDER BY digest FOR KEY SHARE",
+            )
+            .bind(id)
+            .bind(&children)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        for (c, d) in m.manifest.manifests.iter().zip(&children) {
+            match present.get(d) {
+                Some(s) => total += *s as u64,
+                None => return Ok(Err(PutManifestError::ManifestUnknown(c.digest.clone()))),
+            }
+        }
+
+        sqlx::query(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest,
+                config_digest, annotations, total_size, content, pushed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = EXCLUDED.pushed_at",
+        )
+        .bind(id)
+        .bind(&digest)
+        .bind(&m.manifest.media_type)
+        .bind(m.manifest.effective_artifact_type())
+        .bind(m.manifest.subject.as_ref().map(|s| s.digest.to_string()))
+        .bind(m.manifest.config.as_ref().map(|c| c.digest.to_string()))
+        .bind(m.manifest.annotations.as_deref())
+        .bind(total as i64)
+        .bind(m.content)
+        .bind(m.now)
+        .execute(&mut *tx)
+        .await?;
+        if !blobs.is_empty() {
+            sqlx::query(
+                "INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest)
+                 SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(&digest)
+            .bind(&blobs)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !children.is_empty() {
+            sqlx::query(
+                "INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
+                 SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(&digest)
+            .bind(&children)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Sorted and distinct: two pushes moving the same tags lock them in the same order (no
+        // deadlock), and one upsert may not touch a row twice. The later commit wins each tag.
+        let mut tags: Vec<&str> = m.tags.iter().map(Tag::as_str).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        if !tags.is_empty() {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at)
+                 SELECT $1, unnest($2::text[]), $3, $4
+                 ON CONFLICT (repository_id, name) DO UPDATE
+                 SET manifest_digest = EXCLUDED.manifest_digest, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(id)
+            .bind(&tags)
+            .bind(&digest)
+            .bind(m.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn delete_manifest_tx(
+        &self,
+        repo: &RepositoryName,
+        digest: &str,
+    ) -> Result<DeleteOutcome, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // Lock the manifest before looking for parents: an index push holding it (KEY SHARE) is
+        // waited for and its edge then seen; a later one waits for us and finds it gone.
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT m.repository_id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.digest = $2
+             FOR UPDATE OF m",
+        )
+        .bind(repo.as_str())
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let parent: Option<String> = sqlx::query_scalar(
+            "SELECT parent_digest FROM manifest_children
+             WHERE repository_id = $1 AND child_digest = $2 LIMIT 1",
+        )
+        .bind(id)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(p) = parent {
+            return Ok(DeleteOutcome::Referenced(p));
+        }
+        // Tags, blob edges and child edges go with the row (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(id)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+#[async_trait]
+impl MetadataStore for PostgresStore {
+    async fn ping(&self) -> MetaResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn repository_exists(&self, repo: &RepositoryName) -> MetaResult<bool> {
+        let r: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(repo.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(r.is_some())
+    }
+
+    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> MetaResult<Vec<String>> {
+        sqlx::query_scalar("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
+            .bind(last.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn repository_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<Option<BlobRecord>> {
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT b.size, COALESCE(b.location, b.digest) FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = $1 AND rb.digest = $2",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(row.map(|(size, location)| BlobRecord {
+            size: size as u64,
+            location,
+        }))
+    }
+
+    async fn link_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> MetaResult<()> {
+        let d = digest.to_string();
+        retrying(|| self.link_tx(repo, &d, size, now))
+            .await
+            .map_err(err)
+    }
+
+    async fn unlink_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<DeleteOutcome> {
+        let d = digest.to_string();
+        retrying(|| self.unlink_tx(repo, &d)).await.map_err(err)
+    }
+
+    async fn create_upload(&self, u: &UploadRow) -> MetaResult<()> {
+        sqlx::query(
+            "INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at,
+                hash_state, storage_state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&u.id)
+        .bind(u.repository.as_str())
+        .bind(u.algorithm.as_str())
+        .bind(u.size as i64)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .bind(&u.hash_state)
+        .bind(&u.storage_state)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>> {
+        let row: Option<UploadColumns> = sqlx::query_as(
+            "SELECT id, repository, algorithm, size, created_at, updated_at, digest, hash_state,
+                storage_state
+             FROM uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        row.map(upload_row).transpose()
+    }
+
+    async fn advance_upload(
+        &self,
+        id: &str,
+        from_size: u64,
+        p: &UploadProgress,
+        now: i64,
+    ) -> MetaResult<bool> {
+        // One statement: a racing append from another replica waits for the row lock, then
+        // re-checks the WHERE clause against the committed row and matches nothing.
+        let r = sqlx::query(
+            "UPDATE uploads SET size = $1, hash_state = $2, storage_state = $3, updated_at = $4
+             WHERE id = $5 AND size = $6 AND digest IS NULL",
+        )
+        .bind(p.size as i64)
+        .bind(&p.hash_state)
+        .bind(&p.storage_state)
+        .bind(now)
+        .bind(id)
+        .bind(from_size as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_upload(&self, id: &str) -> MetaResult<()> {
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn mark_upload_verified(&self, id: &str, digest: &Digest) -> MetaResult<()> {
+        sqlx::query("UPDATE uploads SET digest = $1 WHERE id = $2")
+            .bind(digest.to_string())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        location: &str,
+        now: i64,
+    ) -> MetaResult<String> {
+        let d = digest.to_string();
+        retrying(|| self.complete_tx(id, repo, &d, size, location, now))
+            .await
+            .map_err(err)
+    }
+
+    async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)
+    }
+
+    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
+        retrying(|| self.put_manifest_tx(&m)).await.map_err(err)?
+    }
+
+    async fn manifest_by_digest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<Option<StoredManifest>> {
+        sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.content FROM manifests m
+             JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?
+        .map(stored)
+        .transpose()
+    }
+
+    async fn manifest_by_tag(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+    ) -> MetaResult<Option<StoredManifest>> {
+        sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.content FROM tags t
+             JOIN repositories r ON r.id = t.repository_id
+             JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+             WHERE r.name = $1 AND t.name = $2",
+        )
+        .bind(repo.as_str())
+        .bind(tag.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?
+        .map(stored)
+        .transpose()
+    }
+
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
+        let r = sqlx::query(
+            "DELETE FROM tags
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2",
+        )
+        .bind(repo.as_str())
+        .bind(tag.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> MetaResult<DeleteOutcome> {
+        let d = digest.to_string();
+        retrying(|| self.delete_manifest_tx(repo, &d))
+            .await
+            .map_err(err)
+    }
+
+    async fn list_tags(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Option<Arc<Vec<String>>>> {
+        // One round trip: no row when the repository is unknown, else one row holding the page
+        // as an array (a range scan of the tags primary key, in "C" byte order).
+        let page: Option<Vec<String>> = sqlx::query_scalar(
+            "SELECT ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = r.id AND t.name > $2
+                          ORDER BY t.name LIMIT $3)
+             FROM repositories r WHERE r.name = $1",
+        )
+        .bind(repo.as_str())
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(page.map(Arc::new))
+    }
+
+    async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+    ) -> MetaResult<Vec<Referrer>> {
+        let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT m.digest, m.media_type, octet_length(m.content)::BIGINT, m.artifact_type,
+                m.annotations
+             FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.subject_digest = $2 ORDER BY m.digest",
+        )
+        .bind(repo.as_str())
+        .bind(subject.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(digest, media_type, size, artifact_type, annotations)| Referrer {
+                    digest,
+                    media_type,
+                    size: size as u64,
+                    artifact_type,
+                    annotations,
+                },
+            )
+            .collect())
+    }
+}

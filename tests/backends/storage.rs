@@ -1,0 +1,157 @@
+//! The blob-store suite against S3 (Garage), plus S3-specific behaviour.
+
+use berth::oci::Algorithm;
+use berth::storage::s3::{S3BlobStore, S3Settings};
+use berth::storage::{BlobStore, StorageError};
+use bytes::Bytes;
+
+use crate::require_env;
+
+fn settings(prefix: &str) -> S3Settings {
+    S3Settings {
+        endpoint: Some(require_env("BERTH_STORAGE__ENDPOINT")),
+        region: require_env("BERTH_STORAGE__REGION"),
+        bucket: require_env("BERTH_STORAGE__BUCKET"),
+        prefix: prefix.to_owned(),
+        access_key_id: require_env("BERTH_STORAGE__ACCESS_KEY_ID"),
+        secret_access_key: require_env("BERTH_STORAGE__SECRET_ACCESS_KEY"),
+        path_style: true,
+        part_size: berth::storage::s3::MIN_PART,
+        redirect_ttl: None,
+    }
+}
+
+fn unique() -> String {
+    format!("t-{}/", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn s3_store_passes_the_suite() {
+    let store = S3BlobStore::new(settings(&unique()));
+    store.check().await.expect("the Garage bucket is reachable");
+    berth::storage::suite::run(&store, "").await;
+}
+
+#[tokio::test]
+async fn a_blob_committed_from_parts_has_no_leftover_objects() {
+    let prefix = unique();
+    let store = S3BlobStore::new(settings(&prefix));
+    let data: Vec<u8> = (0..(12 * 1024 * 1024u32)).map(|i| (i % 253) as u8).collect();
+    let d = Algorithm::Sha256.digest(&data);
+    let st = store.upload_start("big").await.unwrap();
+    // Three requests: a small one (a tail object), then two that fold it into parts.
+    let mut at = 0usize;
+    let mut state = st;
+    for end in [100_000usize, 7 * 1024 * 1024, data.len()] {
+        let mut w = store.upload_writer("big", at as u64, &state).await.unwrap();
+        w.write(Bytes::copy_from_slice(&data[at..end])).await.unwrap();
+        let a = w.finish().await.unwrap();
+        store.upload_superseded(&state, &a.state).await.unwrap();
+        state = a.state;
+        at = end;
+    }
+    let loc = store
+        .upload_commit("big", data.len() as u64, &state, &d)
+        .await
+        .unwrap();
+    let got = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
+    assert!(got == data);
+    let keys = list(&prefix).await;
+    assert_eq!(keys, vec![format!("{prefix}{loc}")], "only the blob remains");
+    store.delete(&loc).await.unwrap();
+}
+
+#[tokio::test]
+async fn aborting_removes_tails_and_parts() {
+    let prefix = unique();
+    let store = S3BlobStore::new(settings(&prefix));
+    let st = store.upload_start("ab").await.unwrap();
+    let mut w = store.upload_writer("ab", 0, &st).await.unwrap();
+    w.write(Bytes::from(vec![7u8; 6 * 1024 * 1024 + 10])).await.unwrap();
+    let a = w.finish().await.unwrap();
+    // A request that wrote a tail but was never recorded (the replica died).
+    let mut w = store.upload_writer("ab", a.len, &a.state).await.unwrap();
+    w.write(Bytes::from_static(b"lost")).await.unwrap();
+    let _lost = w.finish().await.unwrap();
+    assert!(!list(&prefix).await.is_empty());
+    store.upload_abort("ab", &a.state).await.unwrap();
+    assert!(list(&prefix).await.is_empty(), "{:?}", list(&prefix).await);
+    assert!(matches!(
+        store.upload_commit("ab", a.len, &a.state, &Algorithm::Sha256.digest(b"")).await,
+        Err(StorageError::NotFound | StorageError::Truncated { .. })
+    ));
+}
+
+#[tokio::test]
+async fn presigned_redirects_serve_the_blob() {
+    let prefix = unique();
+    let mut s = settings(&prefix);
+    s.redirect_ttl = Some(std::time::Duration::from_secs(60));
+    let store = S3BlobStore::new(s);
+    let st = store.upload_start("r").await.unwrap();
+    let mut w = store.upload_writer("r", 0, &st).await.unwrap();
+    w.write(Bytes::from_static(b"hello presigned")).await.unwrap();
+    let a = w.finish().await.unwrap();
+    let loc = store
+        .upload_commit("r", a.len, &a.state, &Algorithm::Sha256.digest(b"hello presigned"))
+        .await
+        .unwrap();
+    let url = store.redirect_url(&loc).await.unwrap().expect("a URL");
+    let body = reqwest::get(&url).await.unwrap();
+    assert_eq!(body.status(), 200);
+    assert_eq!(body.bytes().await.unwrap().as_ref(), b"hello presigned");
+    // A tampered signature is refused by the store.
+    let bad = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    assert_eq!(reqwest::get(&bad).await.unwrap().status(), 403);
+    store.delete(&loc).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_unavailable_not_an_internal_error() {
+    let mut s = settings("x/");
+    s.endpoint = Some("http://127.0.0.1:1".into());
+    let store = S3BlobStore::new(s);
+    let e = store.stat("blobs/x").await.unwrap_err();
+    assert!(matches!(e, StorageError::Unavailable(_)), "{e:?}");
+    let e = store.upload_writer("u", 0, "").await.unwrap().finish().await;
+    // An empty request needs no round trip; a real write does, and fails cleanly.
+    assert!(e.is_ok());
+    let mut w = store.upload_writer("u", 0, "").await.unwrap();
+    w.write(Bytes::from_static(b"x")).await.unwrap();
+    assert!(matches!(w.finish().await, Err(StorageError::Unavailable(_))));
+}
+
+/// Keys under `prefix` (through a second, prefix-less client).
+async fn list(prefix: &str) -> Vec<String> {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(require_env("BERTH_STORAGE__REGION")))
+        .endpoint_url(require_env("BERTH_STORAGE__ENDPOINT"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            require_env("BERTH_STORAGE__ACCESS_KEY_ID"),
+            require_env("BERTH_STORAGE__SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "test",
+        ))
+        .force_path_style(true)
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .build();
+    let c = aws_sdk_s3::Client::from_conf(conf);
+    let out = c
+        .list_objects_v2()
+        .bucket(require_env("BERTH_STORAGE__BUCKET"))
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = out.contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+    keys.sort();
+    keys
+}
