@@ -3,7 +3,8 @@
 # Idempotent and fast when everything is already present: apt-get update runs only when a
 # package is missing. Prints what it installs.
 #   apt: skopeo podman buildah containerd(ctr) docker-registry jq curl wrk uidmap fuse-overlayfs
-#   pip: pytest requests oras
+#   pip: pytest requests oras boto3
+# PostgreSQL (scripts/postgres.sh) and Garage (scripts/garage.sh) install themselves on first use.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -65,6 +66,7 @@ need_pip=()
 "$PY" -c 'import pytest' 2>/dev/null || need_pip+=(pytest)
 "$PY" -c 'import requests' 2>/dev/null || need_pip+=(requests)
 "$PY" -c 'import oras.provider' 2>/dev/null || need_pip+=(oras)
+"$PY" -c 'import boto3' 2>/dev/null || need_pip+=(boto3)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "install-deps: pip install ${need_pip[*]}"
   if ! "$PY" -m pip --version >/dev/null 2>&1; then
@@ -75,7 +77,7 @@ if [ ${#need_pip[@]} -gt 0 ]; then
   "$PY" -m pip install -q --disable-pip-version-check "${need_pip[@]}" </dev/null \
     || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages "${need_pip[@]}" </dev/null
 else
-  echo "install-deps: python packages already present (pytest requests oras)"
+  echo "install-deps: python packages already present (pytest requests oras boto3)"
 fi
 
 # The Docker engine itself comes with the machine (rust-docker kind: docker.io + its daemon);

@@ -1,0 +1,168 @@
+"""Replicas over one PostgreSQL and one Garage: any request may go to any replica."""
+import os
+import random
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import MIB, Cluster, absolute, pull_image, push_image, sha256
+
+
+@pytest.fixture(scope="module")
+def cluster(garage):
+    c = Cluster(garage, 3)
+    yield c
+    c.stop()
+
+
+def test_a_chunked_upload_moves_between_replicas(cluster):
+    a, b, c = cluster.urls
+    data = os.urandom(13 * MIB + 4321)
+    repo = "avail/chunked"
+    r = requests.post(f"{a}/v2/{repo}/blobs/uploads/")
+    assert r.status_code == 202
+    path = r.headers["Location"]
+    # Chunks of uneven sizes (some below S3's 5 MiB part minimum), each to another replica.
+    cuts = [0, 1 * MIB, 7 * MIB, 7 * MIB + 10, 13 * MIB, len(data)]
+    targets = [b, c, a, b, c]
+    for (start, end), url in zip(zip(cuts, cuts[1:]), targets):
+        r = requests.patch(absolute(url, path), data=data[start:end], headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{start}-{end - 1}"})
+        assert r.status_code == 202, (url, r.status_code, r.text)
+        assert r.headers["Range"] == f"0-{end - 1}"
+        path = r.headers["Location"]
+        # Every replica sees the same progress.
+        st = requests.get(absolute(random.choice(cluster.urls), path))
+        assert st.status_code == 204 and st.headers["Range"] == f"0-{end - 1}"
+    d = sha256(data)
+    r = requests.put(absolute(a, path), params={"digest": d})
+    assert r.status_code == 201, r.text
+    for url in cluster.urls:
+        got = requests.get(f"{url}/v2/{repo}/blobs/{d}")
+        assert got.status_code == 200 and sha256(got.content) == d
+
+
+def test_an_image_pushed_through_one_replica_pulls_through_the_others(cluster):
+    a, b, c = cluster.urls
+    layers = [os.urandom(6 * MIB), os.urandom(1000)]
+    digest, manifest = push_image(a, "avail/app", "v1", layers)
+    for url in (b, c):
+        assert pull_image(url, "avail/app", "v1") == manifest
+        assert pull_image(url, "avail/app", digest) == manifest
+        tags = requests.get(f"{url}/v2/avail/app/tags/list").json()
+        assert tags["tags"] == ["v1"]
+
+
+def test_the_same_tag_pushed_through_two_replicas_at_once_has_one_winner(cluster):
+    a, b, _ = cluster.urls
+    repo = "avail/race"
+    layer_a, layer_b = b"layer-a" * 1000, b"layer-b" * 1000
+    for rnd in range(8):
+        results = {}
+
+        def push(name, url, layer):
+            results[name] = push_image(url, repo, "latest", [layer + bytes([rnd])])
+
+        ts = [threading.Thread(target=push, args=("a", a, layer_a)),
+              threading.Thread(target=push, args=("b", b, layer_b))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        tagged = requests.get(f"{a}/v2/{repo}/manifests/latest",
+                              headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        winner = tagged.headers["Docker-Content-Digest"]
+        assert winner in (results["a"][0], results["b"][0])
+        # Both manifests are intact and pullable by digest, through either replica.
+        for digest, manifest in results.values():
+            assert pull_image(b, repo, digest) == manifest
+
+
+def test_the_same_blob_uploaded_twice_at_once_is_stored_once(cluster):
+    import boto3
+    a, b, c = cluster.urls
+    data = os.urandom(11 * MIB)
+    d = sha256(data)
+    before = set(objects(cluster))
+    statuses = []
+
+    def upload(url, repo):
+        r = requests.post(f"{url}/v2/{repo}/blobs/uploads/", params={"digest": d}, data=data)
+        statuses.append(r.status_code)
+
+    ts = [threading.Thread(target=upload, args=(u, f"avail/dup{i}"))
+          for i, u in enumerate((a, b, c))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert statuses == [201, 201, 201]
+    new = set(objects(cluster)) - before
+    assert len(new) == 1, new
+    for i, u in enumerate((a, b, c)):
+        got = requests.get(f"{u}/v2/avail/dup{i}/blobs/{d}")
+        assert got.status_code == 200 and sha256(got.content) == d
+    assert boto3  # imported for objects()
+
+
+def objects(cluster):
+    import boto3
+    g = cluster.garage
+    s3 = boto3.client("s3", endpoint_url=g.endpoint, region_name=g.region,
+                      aws_access_key_id=g.access_key_id,
+                      aws_secret_access_key=g.secret_access_key)
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=g.bucket,
+                                                             Prefix=cluster.prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
+
+
+def test_a_replica_killed_mid_push_is_replaced_by_a_retry_on_another(cluster):
+    a, b, _ = cluster.urls
+    repo = "avail/killed"
+    size = 96 * MIB
+    block = os.urandom(MIB)
+    data_digest = sha256(block * (size // MIB))
+    r = requests.post(f"{a}/v2/{repo}/blobs/uploads/")
+    path = r.headers["Location"]
+    sent = {"n": 0}
+
+    def body():
+        for _ in range(size // MIB):
+            sent["n"] += MIB
+            yield block
+
+    def kill_when_half_sent():
+        while sent["n"] < size // 2:
+            time.sleep(0.01)
+        cluster.replicas[0].kill9()
+
+    killer = threading.Thread(target=kill_when_half_sent)
+    killer.start()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.patch(absolute(a, path), data=body(),
+                       headers={"Content-Type": "application/octet-stream"})
+    killer.join()
+    # Nothing of the interrupted request is visible.
+    assert requests.head(f"{b}/v2/{repo}/blobs/{data_digest}").status_code == 404
+    # The client asks another replica where the upload stands and resumes from there.
+    st = requests.get(absolute(b, path))
+    assert st.status_code == 204
+    end = int(st.headers["Range"].split("-")[1])
+    offset = end + 1 if end > 0 else 0  # "0-0" is an empty upload here (MiB-sized writes)
+    assert offset % MIB == 0
+    rest = (block * (size // MIB))[offset:]
+    r = requests.patch(absolute(b, path), data=rest, headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Range": f"{offset}-{size - 1}"})
+    assert r.status_code == 202, r.text
+    r = requests.put(absolute(b, r.headers["Location"]), params={"digest": data_digest})
+    assert r.status_code == 201, r.text
+    # A new replica takes the dead one's place and serves the blob.
+    fresh = cluster.replace(0)
+    got = requests.get(f"{fresh.url}/v2/{repo}/blobs/{data_digest}")
+    assert got.status_code == 200 and sha256(got.content) == data_digest
