@@ -326,9 +326,15 @@ cmd_cluster() {
   for i in 1 2 3; do write_config "$top/node$i" 3 "$secret" "$(random_hex 32)"; done
   for i in 1 2 3; do start_node "$top/node$i"; done
   n1=$top/node1
-  # Bootstrap: node 1 connects to nodes 2 and 3 (peers are then remembered in each metadata dir).
-  for i in 2 3; do
-    retry 10 g "$n1" node connect "$(node_id "$top/node$i")@127.0.0.1:$(rpc_port "$top/node$i")" >/dev/null
+  # Bootstrap: every node connects to the two others right away (peers are also remembered in each
+  # metadata dir, but reconnection after a restart would otherwise wait for a retry timer).
+  local j
+  for i in 1 2 3; do
+    for j in 1 2 3; do
+      [ "$i" = "$j" ] && continue
+      retry 10 g "$top/node$i" node connect \
+        "$(node_id "$top/node$j")@127.0.0.1:$(rpc_port "$top/node$j")" >/dev/null
+    done
   done
   v=$(layout_version "$n1")
   if [ "$v" = 0 ]; then
@@ -368,10 +374,17 @@ cmd_start_node() {
   dir=$(node_dir "$1" "$2")
   ensure_binary
   start_node "$dir"
-  # Back in the cluster: connected to every storage node that is running.
-  local up=0 d
-  for d in "$1"/node*; do node_running "$d" && up=$((up + 1)); done
-  wait_healthy "$dir" "$up"
+  # The other nodes would reconnect to the restarted node only at their next retry (up to 30 s
+  # later): have each running node connect to it now.
+  local up=0 d addr
+  addr="$(node_id "$dir")@127.0.0.1:$(rpc_port "$dir")"
+  for d in "$1"/node*; do
+    node_running "$d" || continue
+    up=$((up + 1))
+    [ "$d" = "$dir" ] || retry 10 g "$d" node connect "$addr" >/dev/null
+  done
+  # Back in the cluster: every running node sees every running node.
+  for d in "$1"/node*; do if node_running "$d"; then wait_healthy "$d" "$up"; fi; done
 }
 
 cmd_stop() {

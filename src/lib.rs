@@ -21,6 +21,8 @@ use std::time::Duration;
 pub struct Application {
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
+    /// Tasks that live as long as the server (cache invalidation from other replicas).
+    background: Vec<tokio::task::JoinHandle<()>>,
     _lock: Option<std::fs::File>,
 }
 
@@ -62,19 +64,22 @@ pub async fn open_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, St
         MetadataBackend::Sqlite => Arc::new(
             metadata::sqlite::SqliteStore::open(&config.data_dir.join("metadata.db")).await?,
         ),
-        MetadataBackend::Postgres => {
-            let url = config.metadata.url.as_ref().ok_or_else(|| {
-                StartError::Config("metadata.backend = \"postgres\" needs metadata.url".into())
-            })?;
-            let store = metadata::postgres::PostgresStore::connect(
-                &url.0,
-                config.metadata.max_connections,
-            )
-            .await?;
-            store.migrate().await?;
-            Arc::new(store)
-        }
+        MetadataBackend::Postgres => Arc::new(open_postgres(config).await?.0),
     })
+}
+
+/// Connect to PostgreSQL and migrate; returns the store and its URL.
+async fn open_postgres(
+    config: &Config,
+) -> Result<(metadata::postgres::PostgresStore, String), StartError> {
+    let url = config.metadata.url.as_ref().ok_or_else(|| {
+        StartError::Config("metadata.backend = \"postgres\" needs metadata.url".into())
+    })?;
+    let store =
+        metadata::postgres::PostgresStore::connect(&url.0, config.metadata.max_connections)
+            .await?;
+    store.migrate().await?;
+    Ok((store, url.0.clone()))
 }
 
 fn open_storage(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
@@ -139,7 +144,20 @@ impl Application {
             MetadataBackend::Sqlite => Some(lock_data_dir(&config.data_dir)?),
             MetadataBackend::Postgres => None,
         };
-        let meta = open_metadata(config).await?;
+        let mut background = Vec::new();
+        let meta: Arc<dyn MetadataStore> = match config.metadata.backend {
+            MetadataBackend::Sqlite => open_metadata(config).await?,
+            MetadataBackend::Postgres => {
+                // Replicas cache manifests and tags; PostgreSQL notifications keep them exact.
+                let pg = open_postgres(config).await?;
+                let url = pg.1;
+                let cached = metadata::cache::CachedStore::new(pg.0);
+                background.push(tokio::spawn(
+                    metadata::cache::follow_postgres_notifications(url, cached.cache()),
+                ));
+                Arc::new(cached)
+            }
+        };
         let blobs = open_storage(config)?;
         if let Err(e) = blobs.ping().await {
             // Not fatal: the store may come up after us; /readyz reports it meanwhile.
@@ -159,6 +177,7 @@ impl Application {
         Ok(Application {
             listener,
             registry,
+            background,
             _lock: lock,
         })
     }
@@ -186,6 +205,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         janitor.abort();
+        for task in &self.background {
+            task.abort();
+        }
         r
     }
 }

@@ -1,6 +1,7 @@
 //! Registry metadata: repositories, blob links, manifests, tags and uploads. One small trait;
 //! SQLite (embedded) implements it here, and every implementation runs `suite`.
 
+pub mod cache;
 pub mod sqlite;
 pub mod postgres;
 #[doc(hidden)]

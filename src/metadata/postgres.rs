@@ -174,8 +174,17 @@ type UploadColumns = (
 );
 
 fn upload_row(r: UploadColumns) -> MetaResult<UploadRow> {
-    let (id, repository, algorithm, size, created_at, updated_at, digest, hash_state, storage_state) =
-        r;
+    let (
+        id,
+        repository,
+        algorithm,
+        size,
+        created_at,
+        updated_at,
+        digest,
+        hash_state,
+        storage_state,
+    ) = r;
     let bad = |what: &str| MetaError::Internal(format!("bad {what} in uploads row {id:?}"));
     Ok(UploadRow {
         repository: RepositoryName::from_str(&repository).map_err(|_| bad("repository"))?,

@@ -6,6 +6,7 @@
 //! locked), this store also keeps a read cache of manifests and tags: every write goes through
 //! this same object, so it can invalidate precisely.
 
+use super::cache::ReadCache;
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -18,121 +19,6 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     cache: ReadCache,
-}
-
-/// Bounds of the read cache: past either, it starts over empty.
-const CACHE_MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
-const CACHE_MAX_TAGS: usize = 200_000;
-const CACHE_MAX_TAG_PAGES: usize = 1024;
-
-/// Manifests by (repository, digest) and tags by (repository, tag). A reader only fills the
-/// cache if no write invalidated anything since it began its query (the generation did not
-/// move); writers bump the generation and invalidate after they commit, under the same lock,
-/// so a stale value can never be left behind.
-#[derive(Default)]
-struct ReadCache(std::sync::Mutex<CacheState>);
-
-#[derive(Default)]
-struct CacheState {
-    generation: u64,
-    manifests: std::collections::HashMap<(String, String), StoredManifest>,
-    manifest_bytes: usize,
-    tags: std::collections::HashMap<(String, String), String>,
-    /// Tag listing pages by (repository, last, limit).
-    tag_pages: std::collections::HashMap<(String, String, u32), Arc<Vec<String>>>,
-}
-
-impl ReadCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
-    fn by_digest(&self, repo: &str, digest: &str) -> Option<StoredManifest> {
-        self.lock()
-            .manifests
-            .get(&(repo.to_owned(), digest.to_owned()))
-            .cloned()
-    }
-
-    fn by_tag(&self, repo: &str, tag: &str) -> Option<StoredManifest> {
-        let c = self.lock();
-        let d = c.tags.get(&(repo.to_owned(), tag.to_owned()))?;
-        c.manifests.get(&(repo.to_owned(), d.clone())).cloned()
-    }
-
-    fn fill(&self, generation: u64, repo: &str, tag: Option<&str>, m: &StoredManifest) {
-        let mut c = self.lock();
-        if c.generation != generation {
-            return;
-        }
-        if c.manifest_bytes + m.content.len() > CACHE_MAX_MANIFEST_BYTES {
-            c.manifests.clear();
-            c.manifest_bytes = 0;
-        }
-        if c.tags.len() >= CACHE_MAX_TAGS {
-            c.tags.clear();
-        }
-        let digest = m.digest.to_string();
-        if let Some(t) = tag {
-            c.tags
-                .insert((repo.to_owned(), t.to_owned()), digest.clone());
-        }
-        if c.manifests
-            .insert((repo.to_owned(), digest), m.clone())
-            .is_none()
-        {
-            c.manifest_bytes += m.content.len();
-        }
-    }
-
-    fn tag_page(&self, repo: &str, last: &str, limit: u32) -> Option<Arc<Vec<String>>> {
-        self.lock()
-            .tag_pages
-            .get(&(repo.to_owned(), last.to_owned(), limit))
-            .cloned()
-    }
-
-    fn fill_tag_page(
-        &self,
-        generation: u64,
-        repo: &str,
-        last: &str,
-        limit: u32,
-        page: &Arc<Vec<String>>,
-    ) {
-        let mut c = self.lock();
-        if c.generation != generation {
-            return;
-        }
-        if c.tag_pages.len() >= CACHE_MAX_TAG_PAGES {
-            c.tag_pages.clear();
-        }
-        c.tag_pages
-            .insert((repo.to_owned(), last.to_owned(), limit), page.clone());
-    }
-
-    /// After a write: forget the given tags, and (when a manifest was deleted) the manifest
-    /// and every tag that pointed at it.
-    fn invalidate(&self, repo: &str, tags: &[&str], deleted: Option<&str>) {
-        let mut c = self.lock();
-        c.generation += 1;
-        if !tags.is_empty() || deleted.is_some() {
-            c.tag_pages.retain(|(r, _, _), _| r != repo);
-        }
-        for t in tags {
-            c.tags.remove(&(repo.to_owned(), (*t).to_owned()));
-        }
-        if let Some(d) = deleted {
-            if let Some(m) = c.manifests.remove(&(repo.to_owned(), d.to_owned())) {
-                c.manifest_bytes -= m.content.len();
-            }
-            c.tags.retain(|(r, _), v| !(r == repo && v == d));
-        }
-    }
 }
 
 fn err(e: sqlx::Error) -> MetaError {
@@ -197,7 +83,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer,
             reader,
-            cache: ReadCache::default(),
+            cache: ReadCache::new(true),
         })
     }
 

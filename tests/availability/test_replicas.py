@@ -72,13 +72,54 @@ def test_the_same_tag_pushed_through_two_replicas_at_once_has_one_winner(cluster
             t.start()
         for t in ts:
             t.join()
-        tagged = requests.get(f"{a}/v2/{repo}/manifests/latest",
-                              headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
-        winner = tagged.headers["Docker-Content-Digest"]
-        assert winner in (results["a"][0], results["b"][0])
+        # Every replica agrees on the winner (replica caches hear about the move at commit).
+        winners = {tag_digest(url, repo, "latest") for url in cluster.urls}
+        assert len(winners) == 1, winners
+        assert winners.pop() in (results["a"][0], results["b"][0])
         # Both manifests are intact and pullable by digest, through either replica.
         for digest, manifest in results.values():
             assert pull_image(b, repo, digest) == manifest
+
+
+def tag_digest(url, repo, tag, settle=2.0):
+    """The digest `tag` names through `url`, once it has been stable for a moment."""
+    last, deadline = None, time.time() + settle
+    while True:
+        r = requests.head(f"{url}/v2/{repo}/manifests/{tag}",
+                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        assert r.status_code == 200
+        d = r.headers["Docker-Content-Digest"]
+        if d == last or time.time() > deadline:
+            return d
+        last = d
+        time.sleep(0.05)
+
+
+def test_a_tag_moved_through_one_replica_is_seen_moved_by_the_others(cluster):
+    a, b, c = cluster.urls
+    repo = "avail/moving"
+    first, _ = push_image(a, repo, "stable", [b"one" * 100])
+    for url in (b, c):  # read it often enough to be cached everywhere
+        for _ in range(5):
+            assert requests.get(f"{url}/v2/{repo}/manifests/stable").headers[
+                "Docker-Content-Digest"] == first
+    second, manifest = push_image(a, repo, "stable", [b"two" * 100])
+    for url in (b, c):
+        deadline = time.time() + 2
+        while True:
+            r = requests.get(f"{url}/v2/{repo}/manifests/stable")
+            if r.headers["Docker-Content-Digest"] == second:
+                assert r.content == manifest
+                break
+            assert time.time() < deadline, f"{url} still serves the old tag"
+            time.sleep(0.01)
+    # Deleting through one replica: the others stop serving it.
+    assert requests.delete(f"{c}/v2/{repo}/manifests/{second}").status_code == 202
+    for url in (a, b):
+        deadline = time.time() + 2
+        while requests.get(f"{url}/v2/{repo}/manifests/stable").status_code != 404:
+            assert time.time() < deadline, f"{url} still serves a deleted manifest"
+            time.sleep(0.01)
 
 
 def test_the_same_blob_uploaded_twice_at_once_is_stored_once(cluster):

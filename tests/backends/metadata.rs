@@ -7,8 +7,10 @@
 //! whole catalog), so they create one beside it: the role needs CREATEDB.
 
 use berth::metadata::postgres::PostgresStore;
-use berth::metadata::{MetaError, MetadataStore, NewManifest, UploadRow};
-use berth::oci::manifest::{self, OCI_MANIFEST};
+use berth::metadata::{
+    DeleteOutcome, MetaError, MetadataStore, NewManifest, PutManifestError, UploadRow,
+};
+use berth::oci::manifest::{self, OCI_INDEX, OCI_MANIFEST};
 use berth::oci::{Algorithm, Digest, RepositoryName, Tag};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -61,7 +63,11 @@ async fn own_database(suffix: &str) -> String {
 }
 
 async fn drop_database(url: &str) {
-    let name = url::Url::parse(url).unwrap().path().trim_start_matches('/').to_owned();
+    let name = url::Url::parse(url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
     let pool = admin(&database_url()).await;
     let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
         .execute(&pool)
@@ -139,7 +145,10 @@ async fn same_tags_pushed_from_two_replicas_end_on_one_manifest() {
     let m2 = image_manifest(&config, &l2);
     let (d1, d2) = (Algorithm::Sha256.digest(&m1), Algorithm::Sha256.digest(&m2));
     // Opposite orders: a store that locked tags in the order given would deadlock here.
-    let forward: Vec<Tag> = ["latest", "v1", "v1.0"].iter().map(|t| t.parse().unwrap()).collect();
+    let forward: Vec<Tag> = ["latest", "v1", "v1.0"]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
     let backward: Vec<Tag> = forward.iter().rev().cloned().collect();
     for round in 0..25 {
         tokio::join!(
@@ -160,8 +169,94 @@ async fn same_tags_pushed_from_two_replicas_end_on_one_manifest() {
             ["latest", "v1", "v1.0"]
         );
         for (d, bytes) in [(&d1, &m1), (&d2, &m2)] {
-            assert_eq!(a.manifest_by_digest(&r, d).await.unwrap().unwrap().content, bytes[..]);
+            assert_eq!(
+                a.manifest_by_digest(&r, d).await.unwrap().unwrap().content,
+                bytes[..]
+            );
         }
+    }
+}
+
+async fn try_put(
+    store: &PostgresStore,
+    r: &RepositoryName,
+    bytes: &[u8],
+) -> Result<(), PutManifestError> {
+    let m = manifest::parse(None, bytes).unwrap();
+    store
+        .put_manifest(NewManifest {
+            repository: r,
+            digest: &Algorithm::Sha256.digest(bytes),
+            manifest: &m,
+            content: bytes,
+            tags: &[],
+            now: 1,
+        })
+        .await
+}
+
+/// A push and an unlink of a blob it needs, racing on two replicas: either the push wins and
+/// the unlink sees it, or the unlink wins and the push is refused. Never a manifest whose
+/// blob is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_racing_a_blob_unlink_never_leaves_a_dangling_manifest() {
+    let (a, b) = replicas().await;
+    let base = unique("unlink");
+    let r = repo(&format!("{base}/app"));
+    for round in 0..30 {
+        let (config, layer) = (
+            blob(&format!("{base}-c{round}")),
+            blob(&format!("{base}-l{round}")),
+        );
+        a.link_blob(&r, &config, 1, 1).await.unwrap();
+        a.link_blob(&r, &layer, 1, 1).await.unwrap();
+        let bytes = image_manifest(&config, &layer);
+        let md = Algorithm::Sha256.digest(&bytes);
+        let (pushed, unlinked) = tokio::join!(try_put(&a, &r, &bytes), b.unlink_blob(&r, &layer));
+        match (pushed, unlinked.unwrap()) {
+            (Ok(()), DeleteOutcome::Referenced(m)) => assert_eq!(m, md.to_string()),
+            (Err(PutManifestError::BlobUnknown(d)), DeleteOutcome::Deleted) => assert_eq!(d, layer),
+            other => panic!("round {round}: {other:?}"),
+        }
+        let stored = a.manifest_by_digest(&r, &md).await.unwrap().is_some();
+        let linked = a.repository_blob(&r, &layer).await.unwrap().is_some();
+        assert_eq!(stored, linked, "round {round}");
+    }
+}
+
+/// The same for an index and the deletion of its child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_index_push_racing_its_child_deletion_never_leaves_a_dangling_index() {
+    let (a, b) = replicas().await;
+    let base = unique("child");
+    let r = repo(&format!("{base}/app"));
+    for round in 0..30 {
+        let (config, layer) = (
+            blob(&format!("{base}-c{round}")),
+            blob(&format!("{base}-l{round}")),
+        );
+        a.link_blob(&r, &config, 1, 1).await.unwrap();
+        a.link_blob(&r, &layer, 1, 1).await.unwrap();
+        let child = image_manifest(&config, &layer);
+        let cd = Algorithm::Sha256.digest(&child);
+        try_put(&a, &r, &child).await.unwrap();
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{cd}","size":{}}}]}}"#,
+            child.len()
+        )
+        .into_bytes();
+        let id = Algorithm::Sha256.digest(&index);
+        let (pushed, deleted) = tokio::join!(try_put(&a, &r, &index), b.delete_manifest(&r, &cd));
+        match (pushed, deleted.unwrap()) {
+            (Ok(()), DeleteOutcome::Referenced(p)) => assert_eq!(p, id.to_string()),
+            (Err(PutManifestError::ManifestUnknown(d)), DeleteOutcome::Deleted) => {
+                assert_eq!(d, cd)
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        let parent = a.manifest_by_digest(&r, &id).await.unwrap().is_some();
+        let child = a.manifest_by_digest(&r, &cd).await.unwrap().is_some();
+        assert_eq!(parent, child, "round {round}");
     }
 }
 
@@ -218,7 +313,10 @@ async fn an_append_raced_from_two_replicas_is_recorded_once() {
             a.advance_upload(&id, from, &pa, 2),
             b.advance_upload(&id, from, &pb, 2)
         );
-        assert!(x.unwrap() ^ y.unwrap(), "exactly one append from size {from} wins");
+        assert!(
+            x.unwrap() ^ y.unwrap(),
+            "exactly one append from size {from} wins"
+        );
     }
     assert_eq!(a.get_upload(&id).await.unwrap().unwrap().size, 20);
 }
@@ -250,10 +348,11 @@ async fn replicas_starting_together_migrate_once() {
         r.expect("every replica's migrate succeeds");
     }
     let pool = admin(&url).await;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(applied, migration_versions());
     pool.close().await;
     // And the schema works.
@@ -302,13 +401,21 @@ async fn listings_sort_bytewise() {
 
     let mut repos = vec!["x-y", "x.y", "x/y", "x_y", "x0", "xy", "x__y"];
     for n in &repos {
-        a.link_blob(&repo(&format!("{base}/{n}")), &config, 1, 1).await.unwrap();
+        a.link_blob(&repo(&format!("{base}/{n}")), &config, 1, 1)
+            .await
+            .unwrap();
     }
     repos.push("app");
     let mut expected: Vec<String> = repos.iter().map(|n| format!("{base}/{n}")).collect();
     expected.sort_unstable();
-    let listed = a.list_repositories(Some(&format!("{base}/")), 100).await.unwrap();
-    let mine: Vec<String> = listed.into_iter().take_while(|n| n.starts_with(&base)).collect();
+    let listed = a
+        .list_repositories(Some(&format!("{base}/")), 100)
+        .await
+        .unwrap();
+    let mine: Vec<String> = listed
+        .into_iter()
+        .take_while(|n| n.starts_with(&base))
+        .collect();
     assert_eq!(mine, expected);
 }
 
@@ -348,28 +455,52 @@ async fn a_tag_page_in_a_large_repository_is_a_range_scan() {
     .await
     .unwrap();
     let plan = plan.join("\n");
-    assert!(plan.contains("Index Only Scan using tags_pkey") || plan.contains("Index Scan using tags_pkey"), "{plan}");
+    assert!(
+        plan.contains("Index Only Scan using tags_pkey")
+            || plan.contains("Index Scan using tags_pkey"),
+        "{plan}"
+    );
     assert!(!plan.contains("Sort"), "{plan}");
     pool.close().await;
 
     let started = Instant::now();
-    let page = a.list_tags(&r, Some("t-050000"), 100).await.unwrap().unwrap();
+    let page = a
+        .list_tags(&r, Some("t-050000"), 100)
+        .await
+        .unwrap()
+        .unwrap();
     let took = started.elapsed();
     let expected: Vec<String> = (50_001..50_101).map(|i| format!("t-{i:06}")).collect();
     assert_eq!(*page, expected);
-    assert!(took < Duration::from_secs(1), "a page of 100 tags took {took:?}");
-    let page = a.list_tags(&r, Some("t-099990"), 100).await.unwrap().unwrap();
+    assert!(
+        took < Duration::from_secs(1),
+        "a page of 100 tags took {took:?}"
+    );
+    let page = a
+        .list_tags(&r, Some("t-099990"), 100)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(page.len(), 9);
 }
 
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable() {
     // A port nobody listens on: connection refused, retried until the acquire timeout.
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let started = Instant::now();
     let r = PostgresStore::connect(&format!("postgres://berth:x@127.0.0.1:{port}/berth"), 2).await;
     assert!(matches!(r, Err(MetaError::Unavailable(_))), "{:?}", r.err());
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 /// The database going away under a running store (a restart, a failover) answers Unavailable
@@ -389,6 +520,7 @@ async fn a_database_outage_is_unavailable_then_recovers() {
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(proxy.port)).unwrap();
     let store = PostgresStore::connect(url.as_str(), 2).await.unwrap();
+    store.migrate().await.unwrap();
     let r = repo(&format!("{}/app", unique("outage")));
     store.link_blob(&r, &blob("x"), 1, 1).await.unwrap();
 
@@ -399,7 +531,11 @@ async fn a_database_outage_is_unavailable_then_recovers() {
     assert!(matches!(read, Err(MetaError::Unavailable(_))), "{read:?}");
     let write = store.link_blob(&r, &blob("y"), 1, 1).await;
     assert!(matches!(write, Err(MetaError::Unavailable(_))), "{write:?}");
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
 
     // Back: a client retrying its 503 gets through. (A connection from before the outage may
     // still sit in the pool and fail one request; that failure is Unavailable too.)
