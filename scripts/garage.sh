@@ -50,7 +50,10 @@ shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 # The binary
 # ---------------------------------------------------------------------------------------------
 
-binary_ok() { [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; }
+binary_ok() {
+  local v
+  [ -x "$BIN" ] && v=$("$BIN" --version 2>/dev/null) && [[ $v == *"$GARAGE_VERSION"* ]]
+}
 
 # True while a `cargo install garage` (ours or anyone's) runs on this machine.
 build_running() { pgrep -f "cargo install garage" >/dev/null 2>&1; }
@@ -83,7 +86,9 @@ ensure_binary() {
 
 # lmdb when the binary was built with it (Garage's recommended engine), else sqlite.
 db_engine() {
-  if "$BIN" --version 2>/dev/null | grep -q lmdb; then echo lmdb; else echo sqlite; fi
+  local v
+  v=$("$BIN" --version 2>/dev/null || true)
+  if [[ $v == *lmdb* ]]; then echo lmdb; else echo sqlite; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +164,7 @@ start_node() {
   if ! node_running "$dir"; then
     rm -f "$dir/garage.pid"
     log "starting garage server ($dir)"
+    # shellcheck disable=SC2016  # $$/$1/$2 are for the inner sh
     RUST_LOG=${GARAGE_RUST_LOG:-garage=info,netapp=info} setsid sh -c \
       'echo $$ >"$1/garage.pid"; exec "$2" -c "$1/garage.toml" server' sh "$dir" "$BIN" \
       </dev/null >>"$dir/garage.log" 2>&1 8>&- &
@@ -207,11 +213,18 @@ stop_node() {
 
 node_id() { local id; id=$(g "$1" node id -q 2>/dev/null); echo "${id%%@*}"; }
 
-# JSON field helpers for `garage json-api` output (pretty-printed JSON): first occurrence.
-json_num() { grep -m1 -o "\"$1\": *[0-9]*" | grep -o '[0-9]*$'; }
-json_str() { grep -m1 -o "\"$1\": *\"[^\"]*\"" | sed 's/.*: *"\(.*\)"$/\1/'; }
+# JSON field helpers for `garage json-api` output: json_num FIELD JSON prints the first number value
+# of FIELD (nothing if absent); json_str likewise for a string value. (Bash regexes on captured
+# output: no early-closing pipes under pipefail.)
+json_num() { local re="\"$1\": *([0-9]+)"; if [[ $2 =~ $re ]]; then echo "${BASH_REMATCH[1]}"; fi; }
+json_str() { local re="\"$1\": *\"([^\"]*)\""; if [[ $2 =~ $re ]]; then echo "${BASH_REMATCH[1]}"; fi; }
 
-layout_version() { g "$1" json-api GetClusterLayout | json_num version; }
+# The cluster layout version (0: no layout applied yet); nothing if the node does not answer.
+layout_version() {
+  local out
+  out=$(g "$1" json-api GetClusterLayout 2>/dev/null) || return 0
+  json_num version "$out"
+}
 
 # wait_healthy NODEDIR NODES: until the node sees NODES storage nodes up and a quorum for all partitions.
 wait_healthy() {
@@ -219,9 +232,9 @@ wait_healthy() {
   for i in $(seq 1 120); do
     h=$(g "$dir" json-api GetClusterHealth 2>/dev/null || true)
     # all running storage nodes connected, and a write quorum for every partition
-    if [ "$(echo "$h" | json_num storageNodesUp)" = "$n" ] \
-       && [ "$(echo "$h" | json_num partitionsQuorum)" = "$(echo "$h" | json_num partitions)" ] \
-       && [ -n "$(echo "$h" | json_num partitions)" ]; then
+    if [ "$(json_num storageNodesUp "$h")" = "$n" ] \
+       && [ "$(json_num partitionsQuorum "$h")" = "$(json_num partitions "$h")" ] \
+       && [ -n "$(json_num partitions "$h")" ]; then
       return 0
     fi
     sleep 0.5
@@ -252,8 +265,8 @@ setup_bucket_key() {
   else
     log "key create berth"
     out=$(retry 30 g "$dir" json-api CreateKey '{"name":"berth"}')
-    id=$(echo "$out" | json_str accessKeyId)
-    secret=$(echo "$out" | json_str secretAccessKey)
+    id=$(json_str accessKeyId "$out")
+    secret=$(json_str secretAccessKey "$out")
     [ -n "$id" ] && [ -n "$secret" ] || die "unexpected CreateKey answer: $out"
     (umask 077; printf '%s\n%s\n' "$id" "$secret" >"$top/s3-key")
   fi

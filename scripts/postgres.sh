@@ -57,10 +57,14 @@ ensure_installed() {
 
 # Highest installed server major version (e.g. 15 on Debian 12).
 major_version() {
-  local v
-  v=$(ls -1 /usr/lib/postgresql/ 2>/dev/null | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -V | tail -n 1)
-  [ -n "$v" ] || die "no PostgreSQL server under /usr/lib/postgresql"
-  echo "$v"
+  local d best=""
+  for d in /usr/lib/postgresql/*/bin/postgres; do
+    [ -x "$d" ] || continue
+    d=${d#/usr/lib/postgresql/}; d=${d%%/*}
+    if [ -z "$best" ] || [ "$(printf '%s\n%s\n' "$best" "$d" | sort -V | tail -n 1)" = "$d" ]; then best=$d; fi
+  done
+  [ -n "$best" ] || die "no PostgreSQL server under /usr/lib/postgresql"
+  echo "$best"
 }
 
 # The cluster's major version if it exists (any installed version), else empty.
@@ -119,13 +123,14 @@ ensure_cluster() {
 is_ready() { pg_isready -q -h 127.0.0.1 -p "$PORT" -t 2 >/dev/null 2>&1; }
 
 cluster_online() {
-  local ver=$1
-  pg_lsclusters -h 2>/dev/null | awk -v v="$ver" -v c="$CLUSTER" '$1==v && $2==c {print $4}' | grep -q online
+  local ver=$1 status
+  status=$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" -v c="$CLUSTER" '$1==v && $2==c {print $4}')
+  [[ $status == online* ]]
 }
 
 wait_ready() {
-  local i
-  for i in $(seq 1 120); do
+  local _
+  for _ in $(seq 1 120); do
     is_ready && return 0
     sleep 0.5
   done

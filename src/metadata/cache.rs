@@ -362,6 +362,47 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     }
 }
 
+/// Keep `cache` exact while other replicas write: listen on `berth_cache` and drop what each
+/// notification names. The cache is off whenever the listening connection is down (changes
+/// made meanwhile would go unheard) and starts empty when it is back. Runs until dropped.
+pub async fn follow_postgres_notifications(url: String, cache: Arc<ReadCache>) {
+    use sqlx::postgres::PgListener;
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        cache.disable();
+        match PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen("berth_cache").await {
+                Ok(()) => {
+                    cache.enable();
+                    backoff = std::time::Duration::from_millis(100);
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(n)) if n.payload() == "*" => {
+                                cache.disable();
+                                cache.enable();
+                            }
+                            Ok(Some(n)) => cache.invalidate_repo(n.payload()),
+                            Ok(None) => {
+                                tracing::warn!("cache notifications interrupted; cache off until they resume");
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cache notifications failed; cache off until they resume");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for cache notifications"),
+            },
+            Err(e) => tracing::debug!(error = %e, "cannot connect for cache notifications"),
+        }
+        cache.disable();
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,46 +445,5 @@ mod tests {
         assert!(c.by_tag("a", "t").is_none());
         assert!(c.by_tag("b", "t").is_some());
         assert!(c.by_digest("a", &m(1).digest.to_string()).is_none());
-    }
-}
-
-/// Keep `cache` exact while other replicas write: listen on `berth_cache` and drop what each
-/// notification names. The cache is off whenever the listening connection is down (changes
-/// made meanwhile would go unheard) and starts empty when it is back. Runs until dropped.
-pub async fn follow_postgres_notifications(url: String, cache: Arc<ReadCache>) {
-    use sqlx::postgres::PgListener;
-    let mut backoff = std::time::Duration::from_millis(100);
-    loop {
-        cache.disable();
-        match PgListener::connect(&url).await {
-            Ok(mut listener) => match listener.listen("berth_cache").await {
-                Ok(()) => {
-                    cache.enable();
-                    backoff = std::time::Duration::from_millis(100);
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(n)) if n.payload() == "*" => {
-                                cache.disable();
-                                cache.enable();
-                            }
-                            Ok(Some(n)) => cache.invalidate_repo(n.payload()),
-                            Ok(None) => {
-                                tracing::warn!("cache notifications interrupted; cache off until they resume");
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cache notifications failed; cache off until they resume");
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for cache notifications"),
-            },
-            Err(e) => tracing::debug!(error = %e, "cannot connect for cache notifications"),
-        }
-        cache.disable();
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
     }
 }

@@ -269,6 +269,149 @@ async fn link(
     Ok(())
 }
 
+/// What a manifest references, as digests in manifest order.
+struct Edges {
+    blobs: Vec<String>,
+    children: Vec<String>,
+}
+
+/// Check that every blob and child manifest `m` references is in the repository, and keep them
+/// there until commit: KEY SHARE blocks the DELETE of unlink_blob/delete_manifest (which lock
+/// the row first and only then look for references, so they see ours), but not other pushes.
+/// Returns the size of everything referenced, or the first thing missing.
+async fn lock_references(
+    conn: &mut PgConnection,
+    id: i64,
+    m: &NewManifest<'_>,
+    edges: &Edges,
+) -> Result<Result<u64, PutManifestError>, sqlx::Error> {
+    let mut total = 0;
+    let linked: HashSet<String> = if edges.blobs.is_empty() {
+        HashSet::new()
+    } else {
+        sqlx::query_scalar::<_, String>(
+            "SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2)
+             ORDER BY digest FOR KEY SHARE",
+        )
+        .bind(id)
+        .bind(&edges.blobs)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    for (b, d) in m.manifest.required_blobs().zip(&edges.blobs) {
+        if !linked.contains(d) {
+            return Ok(Err(PutManifestError::BlobUnknown(b.digest.clone())));
+        }
+        total += b.size;
+    }
+    let present: HashMap<String, i64> = if edges.children.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT digest, total_size FROM manifests WHERE repository_id = $1 AND digest = ANY($2)
+             ORDER BY digest FOR KEY SHARE",
+        )
+        .bind(id)
+        .bind(&edges.children)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    for (c, d) in m.manifest.manifests.iter().zip(&edges.children) {
+        match present.get(d) {
+            Some(s) => total += *s as u64,
+            None => return Ok(Err(PutManifestError::ManifestUnknown(c.digest.clone()))),
+        }
+    }
+    Ok(Ok(total))
+}
+
+/// The manifest row (a re-push only refreshes pushed_at) and its edges.
+async fn insert_manifest(
+    conn: &mut PgConnection,
+    id: i64,
+    m: &NewManifest<'_>,
+    digest: &str,
+    total: u64,
+    edges: &Edges,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest,
+            config_digest, annotations, total_size, content, pushed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = EXCLUDED.pushed_at",
+    )
+    .bind(id)
+    .bind(digest)
+    .bind(&m.manifest.media_type)
+    .bind(m.manifest.effective_artifact_type())
+    .bind(m.manifest.subject.as_ref().map(|s| s.digest.to_string()))
+    .bind(m.manifest.config.as_ref().map(|c| c.digest.to_string()))
+    .bind(m.manifest.annotations.as_deref())
+    .bind(total as i64)
+    .bind(m.content)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?;
+    if !edges.blobs.is_empty() {
+        sqlx::query(
+            "INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest)
+             SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(digest)
+        .bind(&edges.blobs)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !edges.children.is_empty() {
+        sqlx::query(
+            "INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
+             SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(digest)
+        .bind(&edges.children)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Point `tags` at the manifest. Sorted and distinct: two pushes moving the same tags lock
+/// them in the same order (no deadlock), and one upsert may not touch a row twice. The later
+/// commit wins each tag, and wins them all.
+async fn move_tags(
+    conn: &mut PgConnection,
+    id: i64,
+    tags: &[Tag],
+    digest: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tags: Vec<&str> = tags.iter().map(Tag::as_str).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    if tags.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO tags (repository_id, name, manifest_digest, updated_at)
+         SELECT $1, unnest($2::text[]), $3, $4
+         ON CONFLICT (repository_id, name) DO UPDATE
+         SET manifest_digest = EXCLUDED.manifest_digest, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(id)
+    .bind(&tags)
+    .bind(digest)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Why a manifest was refused (the transaction is rolled back).
 type Refusal = Result<(), PutManifestError>;
 
@@ -356,124 +499,26 @@ impl PostgresStore {
     async fn put_manifest_tx(&self, m: &NewManifest<'_>) -> Result<Refusal, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let id = repo_id(&mut tx, m.repository, m.now).await?;
+        let edges = Edges {
+            blobs: m
+                .manifest
+                .required_blobs()
+                .map(|b| b.digest.to_string())
+                .collect(),
+            children: m
+                .manifest
+                .manifests
+                .iter()
+                .map(|c| c.digest.to_string())
+                .collect(),
+        };
+        let total = match lock_references(&mut tx, id, m, &edges).await? {
+            Ok(size) => size + m.content.len() as u64,
+            Err(refused) => return Ok(Err(refused)),
+        };
         let digest = m.digest.to_string();
-        let mut total = m.content.len() as u64;
-
-        // Everything referenced must be in the repository, and stay there until we commit: KEY
-        // SHARE blocks the DELETE of unlink_blob/delete_manifest (which lock the row first and
-        // only then look for references, so they see ours), but not other pushes.
-        let blobs: Vec<String> = m
-            .manifest
-            .required_blobs()
-            .map(|b| b.digest.to_string())
-            .collect();
-        let linked: HashSet<String> = if blobs.is_empty() {
-            HashSet::new()
-        } else {
-            sqlx::query_scalar::<_, String>(
-                "SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2)
-                 ORDER BY digest FOR KEY SHARE",
-            )
-            .bind(id)
-            .bind(&blobs)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect()
-        };
-        for (b, d) in m.manifest.required_blobs().zip(&blobs) {
-            if !linked.contains(d) {
-                return Ok(Err(PutManifestError::BlobUnknown(b.digest.clone())));
-            }
-            total += b.size;
-        }
-
-        let children: Vec<String> = m
-            .manifest
-            .manifests
-            .iter()
-            .map(|c| c.digest.to_string())
-            .collect();
-        let present: HashMap<String, i64> = if children.is_empty() {
-            HashMap::new()
-        } else {
-            sqlx::query_as::<_, (String, i64)>(
-                "SELECT digest, total_size FROM manifests WHERE repository_id = $1 AND digest = ANY($2)
-                 ORDER BY digest FOR KEY SHARE",
-            )
-            .bind(id)
-            .bind(&children)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect()
-        };
-        for (c, d) in m.manifest.manifests.iter().zip(&children) {
-            match present.get(d) {
-                Some(s) => total += *s as u64,
-                None => return Ok(Err(PutManifestError::ManifestUnknown(c.digest.clone()))),
-            }
-        }
-
-        sqlx::query(
-            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest,
-                config_digest, annotations, total_size, content, pushed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = EXCLUDED.pushed_at",
-        )
-        .bind(id)
-        .bind(&digest)
-        .bind(&m.manifest.media_type)
-        .bind(m.manifest.effective_artifact_type())
-        .bind(m.manifest.subject.as_ref().map(|s| s.digest.to_string()))
-        .bind(m.manifest.config.as_ref().map(|c| c.digest.to_string()))
-        .bind(m.manifest.annotations.as_deref())
-        .bind(total as i64)
-        .bind(m.content)
-        .bind(m.now)
-        .execute(&mut *tx)
-        .await?;
-        if !blobs.is_empty() {
-            sqlx::query(
-                "INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest)
-                 SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(&digest)
-            .bind(&blobs)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !children.is_empty() {
-            sqlx::query(
-                "INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
-                 SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(&digest)
-            .bind(&children)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Sorted and distinct: two pushes moving the same tags lock them in the same order (no
-        // deadlock), and one upsert may not touch a row twice. The later commit wins each tag.
-        let mut tags: Vec<&str> = m.tags.iter().map(Tag::as_str).collect();
-        tags.sort_unstable();
-        tags.dedup();
-        if !tags.is_empty() {
-            sqlx::query(
-                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at)
-                 SELECT $1, unnest($2::text[]), $3, $4
-                 ON CONFLICT (repository_id, name) DO UPDATE
-                 SET manifest_digest = EXCLUDED.manifest_digest, updated_at = EXCLUDED.updated_at",
-            )
-            .bind(id)
-            .bind(&tags)
-            .bind(&digest)
-            .bind(m.now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_manifest(&mut tx, id, m, &digest, total, &edges).await?;
+        move_tags(&mut tx, id, m.tags, &digest, m.now).await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
