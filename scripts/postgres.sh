@@ -70,8 +70,8 @@ major_version() {
 # The cluster's major version if it exists (any installed version), else empty.
 existing_version() {
   local d
-  for d in /etc/postgresql/*/"$CLUSTER"; do
-    [ -d "$d" ] && { basename "$(dirname "$d")"; return; }
+  for d in /etc/postgresql/*/"$CLUSTER"/postgresql.conf; do
+    [ -f "$d" ] && { d=${d#/etc/postgresql/}; echo "${d%%/*}"; return; }
   done
   true
 }
