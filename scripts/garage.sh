@@ -100,7 +100,8 @@ USED_PORTS=" "
 free_port() {
   local p i
   for i in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    # Below Linux's ephemeral range (32768+), where outgoing connections and `bind(0)` take theirs.
+    p=$((10000 + RANDOM % 22000))
     case "$USED_PORTS" in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       USED_PORTS="$USED_PORTS$p "
@@ -142,6 +143,21 @@ TOML
   mv "$dir/garage.toml.tmp" "$dir/garage.toml")
 }
 
+# start_new_node NODEDIR REPLICATION RPC_SECRET ADMIN_TOKEN: write_config + start_node; a node
+# that has never run gets new ports when one of its ports was taken between choosing and binding.
+start_new_node() {
+  local dir=$1 attempt
+  if [ -f "$dir/garage.toml" ]; then start_node "$dir"; return; fi
+  for attempt in 1 2 3 4 5; do
+    write_config "$@"
+    if start_node "$dir" 1; then return 0; fi
+    log "a port of $dir was taken; choosing new ports (attempt $attempt)"
+    rm -f "$dir/garage.toml" "$dir/garage.pid"
+    mv "$dir/garage.log" "$dir/garage.log.addr-in-use.$attempt" 2>/dev/null || true
+  done
+  die "garage ($dir) could not bind its ports after 5 attempts"
+}
+
 # toml_port NODEDIR SECTION-KEY: the port of `rpc_bind_addr` or `api_bind_addr` in [s3_api]/[admin].
 s3_port() { awk -F'[:"]' '/^\[s3_api\]/{s=1} /^\[admin\]/{s=0} s && /^api_bind_addr/{print $(NF-1)}' "$1/garage.toml"; }
 admin_port() { awk -F'[:"]' '/^\[admin\]/{s=1} s && /^api_bind_addr/{print $(NF-1)}' "$1/garage.toml"; }
@@ -160,7 +176,7 @@ node_running() {
 # start_node NODEDIR: `garage server` in the background (own session, survives this script),
 # log NODEDIR/garage.log, pid NODEDIR/garage.pid; waits until the node answers CLI requests.
 start_node() {
-  local dir=$1 i
+  local dir=$1 fresh=${2:-0} i
   if ! node_running "$dir"; then
     rm -f "$dir/garage.pid"
     log "starting garage server ($dir)"
@@ -171,6 +187,9 @@ start_node() {
     for i in $(seq 1 100); do [ -s "$dir/garage.pid" ] && break; sleep 0.05; done
   fi
   for i in $(seq 1 120); do
+    if ! node_running "$dir" && [ "$fresh" = 1 ] && grep -q "Address already in use" "$dir/garage.log"; then
+      return 2  # another process took one of the fresh ports first: the caller picks new ones
+    fi
     node_running "$dir" || die "garage ($dir) exited; last log lines:
 $(tail -n 20 "$dir/garage.log" 2>/dev/null)"
     if g "$dir" status >/dev/null 2>&1; then return 0; fi
@@ -315,8 +334,7 @@ cmd_single() {
   top=$(abs_dir "$1")
   [ -d "$top/node1" ] && die "$top holds a cluster; use: $0 cluster $top"
   ensure_binary
-  write_config "$top" 1 "$(random_hex 32)" "$(random_hex 32)"
-  start_node "$top"
+  start_new_node "$top" 1 "$(random_hex 32)" "$(random_hex 32)"
   if [ "$(layout_version "$top")" = 0 ]; then
     id=$(node_id "$top")
     log "layout assign -z dc1 -c 1G $id; layout apply --version 1"
@@ -336,8 +354,7 @@ cmd_cluster() {
   # One rpc_secret for the cluster; each node its own admin token (kept in its config).
   if [ ! -s "$top/rpc-secret" ]; then (umask 077; random_hex 32 >"$top/rpc-secret"); fi
   secret=$(cat "$top/rpc-secret")
-  for i in 1 2 3; do write_config "$top/node$i" 3 "$secret" "$(random_hex 32)"; done
-  for i in 1 2 3; do start_node "$top/node$i"; done
+  for i in 1 2 3; do start_new_node "$top/node$i" 3 "$secret" "$(random_hex 32)"; done
   n1=$top/node1
   # Bootstrap: every node connects to the two others right away (peers are also remembered in each
   # metadata dir, but reconnection after a restart would otherwise wait for a retry timer).

@@ -1,5 +1,7 @@
 //! Content digests (`algorithm:hex`) and the incremental hashers that produce them.
 
+use sha2::digest::common::hazmat::{SerializableState, SerializedState};
+use sha2::{Digest as _, Sha256, Sha512};
 use std::fmt;
 use std::str::FromStr;
 
@@ -136,36 +138,19 @@ impl<'de> serde::Deserialize<'de> for Digest {
 
 /// An incremental hasher for one of the supported algorithms whose whole state can be saved
 /// and restored (`to_state` / `from_state`), so that an upload can continue on any replica.
-/// It drives `sha2`'s block functions (which use the CPU's SHA extensions when present) and
-/// does the buffering and padding itself.
+/// `sha2` does the work (with the CPU's SHA extensions when present) and serializes its state.
 #[derive(Clone)]
 pub struct Hasher {
-    core: Core,
+    inner: Inner,
     /// Bytes hashed so far.
     len: u64,
-    /// The unprocessed tail: fewer bytes than one block.
-    buf: Vec<u8>,
 }
 
 #[derive(Clone)]
-enum Core {
-    Sha256([u32; 8]),
-    Sha512([u64; 8]),
+enum Inner {
+    Sha256(Box<Sha256>),
+    Sha512(Box<Sha512>),
 }
-
-const SHA256_IV: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
-const SHA512_IV: [u64; 8] = [
-    0x6a09e667f3bcc908,
-    0xbb67ae8584caa73b,
-    0x3c6ef372fe94f82b,
-    0xa54ff53a5f1d36f1,
-    0x510e527fade682d1,
-    0x9b05688c2b3e6c1f,
-    0x1f83d9abfb41bd6b,
-    0x5be0cd19137e2179,
-];
 
 /// Why a saved hash state was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,65 +159,25 @@ pub struct BadHashState;
 
 impl Hasher {
     fn new(algorithm: Algorithm) -> Hasher {
-        let core = match algorithm {
-            Algorithm::Sha256 => Core::Sha256(SHA256_IV),
-            Algorithm::Sha512 => Core::Sha512(SHA512_IV),
+        let inner = match algorithm {
+            Algorithm::Sha256 => Inner::Sha256(Box::default()),
+            Algorithm::Sha512 => Inner::Sha512(Box::default()),
         };
-        Hasher {
-            core,
-            len: 0,
-            buf: Vec::with_capacity(128),
-        }
+        Hasher { inner, len: 0 }
     }
 
-    fn block_len(&self) -> usize {
-        match self.core {
-            Core::Sha256(_) => 64,
-            Core::Sha512(_) => 128,
-        }
-    }
-
-    /// Run the compression function over whole blocks.
-    fn compress(&mut self, blocks: &[u8]) {
-        use sha2::digest::generic_array::GenericArray;
-        match &mut self.core {
-            Core::Sha256(h) => {
-                for b in blocks.chunks_exact(64) {
-                    sha2::compress256(h, std::slice::from_ref(GenericArray::from_slice(b)));
-                }
-            }
-            Core::Sha512(h) => {
-                for b in blocks.chunks_exact(128) {
-                    sha2::compress512(h, std::slice::from_ref(GenericArray::from_slice(b)));
-                }
-            }
-        }
-    }
-
-    pub fn update(&mut self, mut bytes: &[u8]) {
-        let bl = self.block_len();
+    pub fn update(&mut self, bytes: &[u8]) {
         self.len += bytes.len() as u64;
-        if !self.buf.is_empty() {
-            let take = (bl - self.buf.len()).min(bytes.len());
-            self.buf.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.buf.len() < bl {
-                return;
-            }
-            let block = std::mem::take(&mut self.buf);
-            self.compress(&block);
-            self.buf = block;
-            self.buf.clear();
+        match &mut self.inner {
+            Inner::Sha256(h) => h.update(bytes),
+            Inner::Sha512(h) => h.update(bytes),
         }
-        let whole = bytes.len() - bytes.len() % bl;
-        self.compress(&bytes[..whole]);
-        self.buf.extend_from_slice(&bytes[whole..]);
     }
 
     pub fn algorithm(&self) -> Algorithm {
-        match self.core {
-            Core::Sha256(_) => Algorithm::Sha256,
-            Core::Sha512(_) => Algorithm::Sha512,
+        match self.inner {
+            Inner::Sha256(_) => Algorithm::Sha256,
+            Inner::Sha512(_) => Algorithm::Sha512,
         }
     }
 
@@ -245,77 +190,49 @@ impl Hasher {
         self.len == 0
     }
 
-    pub fn finish(mut self) -> Digest {
-        let bl = self.block_len();
-        // Padding: 0x80, zeros, then the length in bits (64 bits for SHA-256, 128 for SHA-512).
-        let len_bytes = bl / 8;
-        let bits = u128::from(self.len) * 8;
-        let mut tail = std::mem::take(&mut self.buf);
-        tail.push(0x80);
-        while tail.len() % bl != bl - len_bytes {
-            tail.push(0);
-        }
-        tail.extend_from_slice(&bits.to_be_bytes()[16 - len_bytes..]);
-        self.compress(&tail);
-        let hex = match &self.core {
-            Core::Sha256(h) => hex::encode(h.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>()),
-            Core::Sha512(h) => hex::encode(h.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>()),
+    pub fn finish(self) -> Digest {
+        let (algorithm, hex) = match self.inner {
+            Inner::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
+            Inner::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
         };
-        Digest {
-            algorithm: self.algorithm(),
-            hex,
-        }
+        Digest { algorithm, hex }
     }
 
-    /// The complete state as bytes: algorithm tag, length, chaining words, unprocessed tail.
+    /// The complete state as bytes: algorithm tag, length, then `sha2`'s serialized state.
     pub fn to_state(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 8 + 64 + self.buf.len());
-        match &self.core {
-            Core::Sha256(h) => {
+        let mut out = Vec::with_capacity(1 + 8 + 256);
+        match &self.inner {
+            Inner::Sha256(h) => {
                 out.push(1);
                 out.extend_from_slice(&self.len.to_le_bytes());
-                h.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+                out.extend_from_slice(&h.serialize());
             }
-            Core::Sha512(h) => {
+            Inner::Sha512(h) => {
                 out.push(2);
                 out.extend_from_slice(&self.len.to_le_bytes());
-                h.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+                out.extend_from_slice(&h.serialize());
             }
         }
-        out.extend_from_slice(&self.buf);
         out
     }
 
-    /// Restore a state saved by `to_state`; anything inconsistent is refused.
+    /// Restore a state saved by `to_state`; anything malformed is refused.
     pub fn from_state(state: &[u8]) -> Result<Hasher, BadHashState> {
         let (&tag, rest) = state.split_first().ok_or(BadHashState)?;
         let (len, rest) = rest.split_first_chunk::<8>().ok_or(BadHashState)?;
         let len = u64::from_le_bytes(*len);
-        let (core, rest, bl) = match tag {
+        let inner = match tag {
             1 => {
-                let (words, rest) = rest.split_at_checked(32).ok_or(BadHashState)?;
-                let mut h = [0u32; 8];
-                for (w, c) in h.iter_mut().zip(words.chunks_exact(4)) {
-                    *w = u32::from_le_bytes(c.try_into().map_err(|_| BadHashState)?);
-                }
-                (Core::Sha256(h), rest, 64)
+                let s = SerializedState::<Sha256>::try_from(rest).map_err(|_| BadHashState)?;
+                Inner::Sha256(Box::new(Sha256::deserialize(&s).map_err(|_| BadHashState)?))
             }
             2 => {
-                let (words, rest) = rest.split_at_checked(64).ok_or(BadHashState)?;
-                let mut h = [0u64; 8];
-                for (w, c) in h.iter_mut().zip(words.chunks_exact(8)) {
-                    *w = u64::from_le_bytes(c.try_into().map_err(|_| BadHashState)?);
-                }
-                (Core::Sha512(h), rest, 128)
+                let s = SerializedState::<Sha512>::try_from(rest).map_err(|_| BadHashState)?;
+                Inner::Sha512(Box::new(Sha512::deserialize(&s).map_err(|_| BadHashState)?))
             }
             _ => return Err(BadHashState),
         };
-        if rest.len() as u64 != len % bl {
-            return Err(BadHashState);
-        }
-        let mut buf = Vec::with_capacity(bl as usize);
-        buf.extend_from_slice(rest);
-        Ok(Hasher { core, len, buf })
+        Ok(Hasher { inner, len })
     }
 }
 
@@ -366,7 +283,6 @@ mod tests {
 
     #[test]
     fn hasher_matches_sha2_and_survives_save_and_restore() {
-        use sha2::Digest as _;
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 13) as u8).collect();
         for len in [0usize, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 1000, 5000] {
             let d = &data[..len];
@@ -393,13 +309,23 @@ mod tests {
         h.update(b"abc");
         let good = h.to_state();
         assert!(Hasher::from_state(&good).is_ok());
-        let mut cases: Vec<Vec<u8>> = vec![vec![], vec![1], vec![3; 50], good[..good.len() - 1].to_vec()];
+        let mut cases: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![1],
+            vec![3; 50],
+            good[..good.len() - 1].to_vec(),
+        ];
         let mut longer = good.clone();
         longer.push(0);
         cases.push(longer);
         let mut tag = good.clone();
         tag[0] = 2;
         cases.push(tag);
+        // A buffer position past the block (the last byte of sha2's serialized buffer).
+        let mut pos = good.clone();
+        let last = pos.len() - 1;
+        pos[last] = 200;
+        cases.push(pos);
         for c in cases {
             assert!(Hasher::from_state(&c).is_err(), "{c:?}");
         }

@@ -42,6 +42,7 @@ def test_postgres_restart_under_traffic(garage):
         for t in ts:
             t.start()
         time.sleep(1)
+        started = Postgres.psql(c.database_url, "SELECT pg_postmaster_start_time()")
         Postgres.restart()
         time.sleep(3)
         stop.set()
@@ -66,6 +67,9 @@ def test_postgres_restart_under_traffic(garage):
                 time.sleep(0.5)
         push_image(b, "faults/pg", "v2", [os.urandom(1000)])
         assert pull_image(a, "faults/pg", "v2")
+        # The fault did happen: the server restarted under the traffic.
+        assert Postgres.psql(c.database_url, "SELECT pg_postmaster_start_time()") != started
+        assert len(seen) > 20
     finally:
         c.stop()
 

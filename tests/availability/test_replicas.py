@@ -207,3 +207,31 @@ def test_a_replica_killed_mid_push_is_replaced_by_a_retry_on_another(cluster):
     fresh = cluster.replace(0)
     got = requests.get(f"{fresh.url}/v2/{repo}/blobs/{data_digest}")
     assert got.status_code == 200 and sha256(got.content) == data_digest
+
+
+def test_a_replica_can_redirect_blob_downloads_to_the_object_store(cluster):
+    from berth_server import BerthServer
+    a = cluster.urls[0]
+    data = os.urandom(3 * MIB + 5)
+    d = sha256(data)
+    requests.post(f"{a}/v2/avail/redirect/blobs/uploads/", params={"digest": d}, data=data)
+    env = dict(cluster.env(), BERTH_STORAGE__REDIRECT="true", BERTH_STORAGE__REDIRECT_TTL_SECS="60")
+    r2 = BerthServer(env=env).start()
+    try:
+        r = requests.get(f"{r2.url}/v2/avail/redirect/blobs/{d}", allow_redirects=False)
+        assert r.status_code == 307, r.text
+        assert r.headers["Docker-Content-Digest"] == d
+        target = r.headers["Location"]
+        assert target.startswith(cluster.garage.endpoint) and "X-Amz-Signature=" in target
+        # The client follows it, with or without a Range.
+        assert sha256(requests.get(target).content) == d
+        part = requests.get(target, headers={"Range": "bytes=10-19"})
+        assert part.status_code == 206 and part.content == data[10:20]
+        # HEAD is still answered by Berth itself; unknown blobs are still 404 from Berth.
+        h = requests.head(f"{r2.url}/v2/avail/redirect/blobs/{d}")
+        assert h.status_code == 200 and int(h.headers["Content-Length"]) == len(data)
+        missing = requests.get(f"{r2.url}/v2/avail/redirect/blobs/{sha256(b'nope')}",
+                               allow_redirects=False)
+        assert missing.status_code == 404
+    finally:
+        r2.cleanup()
