@@ -92,6 +92,10 @@ pub struct StorageSection {
     pub redirect: bool,
     /// Lifetime of those URLs, in seconds.
     pub redirect_ttl_secs: u64,
+    /// A local directory where each replica keeps copies of downloaded S3 blobs (off if unset).
+    pub cache_dir: Option<PathBuf>,
+    /// Bound of that cache, in bytes.
+    pub cache_max_bytes: u64,
 }
 
 impl Default for StorageSection {
@@ -108,6 +112,8 @@ impl Default for StorageSection {
             part_size: 8 * 1024 * 1024,
             redirect: false,
             redirect_ttl_secs: 300,
+            cache_dir: None,
+            cache_max_bytes: 10 * 1024 * 1024 * 1024,
         }
     }
 }

@@ -119,6 +119,13 @@ fn open_storage(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
                     storage::s3::MIN_PART
                 )));
             }
+            let cache = match &s.cache_dir {
+                Some(dir) => Some(
+                    storage::cache::DiskCache::open(dir.clone(), s.cache_max_bytes)
+                        .map_err(|e| StartError::DataDir(dir.display().to_string(), e))?,
+                ),
+                None => None,
+            };
             Arc::new(storage::s3::S3BlobStore::new(storage::s3::S3Settings {
                 endpoint: s.endpoint.clone(),
                 region: s.region.clone(),
@@ -131,6 +138,7 @@ fn open_storage(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
                 redirect_ttl: s
                     .redirect
                     .then(|| Duration::from_secs(s.redirect_ttl_secs.max(1))),
+                cache,
             }))
         }
     })

@@ -1,6 +1,7 @@
 //! Blob storage: content-addressed bytes and in-progress uploads. The trait is small on purpose;
 //! every implementation runs the same behaviour suite (`suite`).
 
+pub mod cache;
 pub mod fs;
 pub mod s3;
 #[doc(hidden)]

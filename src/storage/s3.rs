@@ -35,8 +35,8 @@ pub const MIN_PART: usize = 5 * 1024 * 1024;
 /// S3's most parts per multipart upload.
 const MAX_PARTS: u32 = 10_000;
 
-/// How to reach the bucket.
-#[derive(Debug, Clone)]
+/// How to reach the bucket. (No `Debug`: it holds the secret key.)
+#[derive(Clone)]
 pub struct S3Settings {
     /// `None` for AWS itself; otherwise the endpoint URL (`http://127.0.0.1:3900`).
     pub endpoint: Option<String>,
@@ -52,6 +52,8 @@ pub struct S3Settings {
     pub part_size: usize,
     /// Redirect blob downloads to presigned URLs valid this long; `None` streams through Berth.
     pub redirect_ttl: Option<Duration>,
+    /// A local disk cache for blob downloads.
+    pub cache: Option<Arc<super::cache::DiskCache>>,
 }
 
 pub struct S3BlobStore {
@@ -64,6 +66,7 @@ struct Inner {
     prefix: String,
     part_size: usize,
     redirect_ttl: Option<Duration>,
+    cache: Option<Arc<super::cache::DiskCache>>,
 }
 
 /// An upload's state between requests (persisted by the registry as JSON).
@@ -195,6 +198,7 @@ impl S3BlobStore {
                 prefix: s.prefix,
                 part_size: s.part_size.max(MIN_PART),
                 redirect_ttl: s.redirect_ttl,
+                cache: s.cache,
             }),
         }
     }
@@ -234,7 +238,7 @@ impl Inner {
     }
 
     async fn read(&self, location: &str, range: Option<Range<u64>>) -> Result<Bytes, StorageError> {
-        let mut s = self.stream(location, range).await?;
+        let (mut s, _) = self.stream(location, range).await?;
         let mut out = BytesMut::new();
         while let Some(c) = s.next().await {
             out.extend_from_slice(&c?);
@@ -242,14 +246,16 @@ impl Inner {
         Ok(out.freeze())
     }
 
+    /// Stream an object or a range of it; also returns the object's total size when the
+    /// store said it.
     async fn stream(
         &self,
         location: &str,
         range: Option<Range<u64>>,
-    ) -> Result<ByteStream, StorageError> {
+    ) -> Result<(ByteStream, Option<u64>), StorageError> {
         if let Some(r) = &range {
             if r.start >= r.end {
-                return Ok(futures_util::stream::empty().boxed());
+                return Ok((futures_util::stream::empty().boxed(), None));
             }
         }
         let mut req = self
@@ -261,15 +267,22 @@ impl Inner {
             req = req.range(format!("bytes={}-{}", r.start, r.end - 1));
         }
         let out = req.send().await.map_err(s3_err)?;
+        // `Content-Range: bytes a-b/total` for a range, else the length is the total.
+        let total = match (&range, out.content_range()) {
+            (Some(_), Some(cr)) => cr.rsplit('/').next().and_then(|t| t.parse().ok()),
+            (Some(_), None) => None,
+            (None, _) => out.content_length().map(|n| n.max(0) as u64),
+        };
         let body = out.body;
-        Ok(futures_util::stream::unfold(body, |mut body| async move {
+        let stream = futures_util::stream::unfold(body, |mut body| async move {
             match body.next().await {
                 None => None,
                 Some(Ok(b)) => Some((Ok(b), body)),
                 Some(Err(e)) => Some((Err(std::io::Error::other(e)), body)),
             }
         })
-        .boxed())
+        .boxed();
+        Ok((stream, total))
     }
 
     async fn put(&self, location: &str, data: Bytes) -> Result<(), StorageError> {
@@ -376,7 +389,23 @@ impl BlobStore for S3BlobStore {
         location: &str,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream, StorageError> {
-        self.inner.stream(location, range).await
+        let Some(cache) = &self.inner.cache else {
+            return Ok(self.inner.stream(location, range).await?.0);
+        };
+        if let Some(hit) = cache.get(location, range.as_ref()).await {
+            return hit;
+        }
+        let whole_from_start = range.as_ref().is_none_or(|r| r.start == 0);
+        let (stream, total) = self.inner.stream(location, range.clone()).await?;
+        match total {
+            // A download of the whole blob fills the cache on its way to the client.
+            Some(total)
+                if whole_from_start && range.as_ref().is_none_or(|r| r.end == total) =>
+            {
+                Ok(cache.fill(location, total, stream))
+            }
+            _ => Ok(stream),
+        }
     }
 
     async fn redirect_url(&self, location: &str) -> Result<Option<String>, StorageError> {
@@ -398,6 +427,9 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn delete(&self, location: &str) -> Result<(), StorageError> {
+        if let Some(c) = &self.inner.cache {
+            c.remove(location);
+        }
         self.inner.delete(location).await
     }
 
@@ -450,7 +482,7 @@ impl BlobStore for S3BlobStore {
             return Err(StorageError::Unsupported);
         }
         match &st.tail {
-            Some(t) if t.size >= len => self.inner.stream(&t.key, Some(0..len)).await,
+            Some(t) if t.size >= len => Ok(self.inner.stream(&t.key, Some(0..len)).await?.0),
             None if len == 0 => Ok(futures_util::stream::empty().boxed()),
             _ => Err(StorageError::Truncated { want: len }),
         }

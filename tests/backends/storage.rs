@@ -18,6 +18,7 @@ fn settings(prefix: &str) -> S3Settings {
         path_style: true,
         part_size: berth::storage::s3::MIN_PART,
         redirect_ttl: None,
+        cache: None,
     }
 }
 
@@ -30,6 +31,43 @@ async fn s3_store_passes_the_suite() {
     let store = S3BlobStore::new(settings(&unique()));
     store.check().await.expect("the Garage bucket is reachable");
     berth::storage::suite::run(&store, "").await;
+}
+
+#[tokio::test]
+async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = berth::storage::cache::DiskCache::open(dir.path().join("c"), 64 << 20).unwrap();
+    let prefix = unique();
+    let mut s = settings(&prefix);
+    s.cache = Some(cache.clone());
+    let store = S3BlobStore::new(s);
+    berth::storage::suite::run(&store, "").await;
+    // A blob read once is then served from the local copy, even by a range.
+    let data = vec![42u8; 100_000];
+    let st = store.upload_start("c").await.unwrap();
+    let mut w = store.upload_writer("c", 0, &st).await.unwrap();
+    w.write(Bytes::from(data.clone())).await.unwrap();
+    let a = w.finish().await.unwrap();
+    let loc = store
+        .upload_commit("c", a.len, &a.state, &Algorithm::Sha256.digest(&data))
+        .await
+        .unwrap();
+    let first = berth::storage::suite::read_all(store.get(&loc, Some(0..100_000)).await.unwrap()).await;
+    assert!(first == data);
+    for _ in 0..200 {
+        if cache.lookup(&loc).is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(cache.lookup(&loc).is_some(), "not cached after a full read");
+    // Prove the hit: the object is gone from S3 (behind the cache's back), the copy still serves.
+    let plain = S3BlobStore::new(S3Settings { cache: None, ..settings(&prefix) });
+    plain.delete(&loc).await.unwrap();
+    let again = berth::storage::suite::read_all(store.get(&loc, Some(10..20)).await.unwrap()).await;
+    assert_eq!(again, &data[10..20]);
+    store.delete(&loc).await.unwrap();
+    assert!(cache.lookup(&loc).is_none());
 }
 
 #[tokio::test]
