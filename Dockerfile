@@ -4,6 +4,10 @@
 # Two stages: the builder compiles the release binary; the runtime image is debian:bookworm-slim with
 # only the binary and CA certificates (S3 over TLS), running as the unprivileged user berth (10001).
 # See docker-compose.yml for the PostgreSQL + Garage (S3) deployment.
+# Without registry access (no rust: image to build in), deploy/offline-e2e.sh builds the runtime stage
+# below around a prebuilt binary: the stage as written, its `COPY --from=builder` line replaced by a
+# COPY of the binary (the legacy builder of docker.io 20.10 and docker-compose v1 builds every stage
+# before the target, so `--target` cannot skip the builder).
 
 ARG RUST_VERSION=1
 FROM rust:${RUST_VERSION}-bookworm AS builder

@@ -32,6 +32,8 @@ use std::time::Duration;
 
 /// S3's smallest part (all but the last part of a multipart upload must be at least this).
 pub const MIN_PART: usize = 5 * 1024 * 1024;
+/// Room past a part's size for the request chunk that completes it.
+const WRITE_SLACK: usize = 1024 * 1024;
 /// S3's most parts per multipart upload.
 const MAX_PARTS: u32 = 10_000;
 
@@ -676,6 +678,10 @@ impl UploadWriter for S3Writer {
             return Ok(());
         }
         self.wrote = true;
+        if self.buf.capacity() == 0 {
+            self.buf
+                .reserve(self.inner.part_len(self.next_part()) + WRITE_SLACK);
+        }
         self.buf.extend_from_slice(&chunk);
         loop {
             let want = self.inner.part_len(self.next_part());
@@ -683,6 +689,11 @@ impl UploadWriter for S3Writer {
                 return Ok(());
             }
             let part = self.buf.split_to(want).freeze();
+            // Start the next part in an allocation of its own (sized for it), so that this
+            // part's memory is released as soon as its upload finishes.
+            let next = self.inner.part_len(self.next_part() + 1) + WRITE_SLACK;
+            let rest = std::mem::replace(&mut self.buf, BytesMut::with_capacity(next));
+            self.buf.extend_from_slice(&rest);
             self.send_part(part).await?;
         }
     }

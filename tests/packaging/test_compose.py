@@ -24,6 +24,8 @@ REQUIRED_VARS = {
     "BERTH_S3_ACCESS_KEY_ID": "GK" + "33" * 12,
     "BERTH_S3_SECRET_ACCESS_KEY": "44" * 32,
 }
+# Optional image overrides (registry mirrors, deploy/offline-e2e.sh's local stand-ins).
+IMAGE_VARS = ("POSTGRES_IMAGE", "GARAGE_IMAGE")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,7 +52,8 @@ def compose(args, variables, tmp_path):
     """Run compose on the repository's docker-compose.yml with exactly `variables` set: an empty
     --env-file so that a developer's .env cannot supply (or hide) anything."""
     env = {k: v for k, v in os.environ.items()
-           if k not in REQUIRED_VARS and not k.startswith(("COMPOSE_", "BERTH_"))}
+           if k not in REQUIRED_VARS and k not in IMAGE_VARS
+           and not k.startswith(("COMPOSE_", "BERTH_"))}
     env.update(variables)
     empty = tmp_path / "empty.env"
     empty.write_text("")
@@ -134,6 +137,21 @@ def test_compose_backing_services(tmp_path):
     assert init["depends_on"]["garage"]["condition"] == "service_healthy"
     # named volumes for every piece of state
     assert set(cfg["volumes"]) >= {"berth-data", "postgres-data", "garage-meta", "garage-data"}
+
+
+@needs_compose
+def test_compose_image_overrides(tmp_path):
+    """POSTGRES_IMAGE / GARAGE_IMAGE replace the official images (default: postgres:16,
+    dxflrs/garage:v2.1.0), and garage-init copies its garage CLI out of the same Garage image."""
+    s = compose_config(tmp_path)["services"]
+    assert s["postgres"]["image"] == "postgres:16"
+    assert s["garage-init"]["build"]["args"]["GARAGE_IMAGE"] == "dxflrs/garage:v2.1.0"
+    variables = dict(REQUIRED_VARS, POSTGRES_IMAGE="mirror.example/postgres:16",
+                     GARAGE_IMAGE="mirror.example/garage:v2.1.0")
+    s = compose_config(tmp_path, variables)["services"]
+    assert s["postgres"]["image"] == "mirror.example/postgres:16"
+    assert s["garage"]["image"] == "mirror.example/garage:v2.1.0"
+    assert s["garage-init"]["build"]["args"]["GARAGE_IMAGE"] == "mirror.example/garage:v2.1.0"
 
 
 @needs_compose
