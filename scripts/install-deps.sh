@@ -25,6 +25,7 @@ want_cmd docker-registry docker-registry
 want_cmd jq jq
 want_cmd curl curl
 want_cmd wrk wrk
+want_cmd docker-compose docker-compose
 want_cmd newuidmap uidmap
 want_cmd fuse-overlayfs fuse-overlayfs
 # podman 4.3 on Debian: netavark/aardvark for networking, crun/runc as OCI runtime,
@@ -67,6 +68,7 @@ need_pip=()
 "$PY" -c 'import requests' 2>/dev/null || need_pip+=(requests)
 "$PY" -c 'import oras.provider' 2>/dev/null || need_pip+=(oras)
 "$PY" -c 'import boto3' 2>/dev/null || need_pip+=(boto3)
+"$PY" -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "install-deps: pip install ${need_pip[*]}"
   if ! "$PY" -m pip --version >/dev/null 2>&1; then

@@ -10,7 +10,7 @@ import pytest
 
 from services import Garage, Postgres
 
-boto3 = pytest.importorskip("boto3")
+import boto3  # noqa: E402  (installed by scripts/install-deps.sh)
 from botocore.config import Config  # noqa: E402
 
 
