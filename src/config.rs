@@ -33,6 +33,13 @@ impl std::fmt::Debug for Secret {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MetadataBackend {
     /// `metadata.db` in the data directory (one process).
     Sqlite,
@@ -132,8 +139,8 @@ pub struct RegistrySection {
 pub struct LogSection {
     /// A tracing filter such as `info` or `berth=debug` (`BERTH_LOG__FILTER`, or `RUST_LOG`).
     pub filter: String,
-    /// `text` or `json`.
-    pub format: String,
+    /// `text` or `json` (one JSON object per line) (`BERTH_LOG__FORMAT`).
+    pub format: LogFormat,
 }
 
 impl Default for Config {
@@ -147,7 +154,7 @@ impl Default for Config {
             },
             log: LogSection {
                 filter: "info".into(),
-                format: "text".into(),
+                format: LogFormat::Text,
             },
             metadata: MetadataSection::default(),
             storage: StorageSection::default(),
@@ -216,6 +223,11 @@ mod tests {
             // Secrets never show in debug output (which is what gets logged).
             let shown = format!("{c:?}");
             assert!(!shown.contains("hunter2") && !shown.contains("sekrit"), "{shown}");
+            jail.set_env("BERTH_LOG__FORMAT", "json");
+            assert_eq!(Config::load(None).unwrap().log.format, LogFormat::Json);
+            jail.set_env("BERTH_LOG__FORMAT", "xml");
+            assert!(Config::load(None).is_err());
+            jail.set_env("BERTH_LOG__FORMAT", "text");
             jail.set_env("BERTH_METADATA__BACKEND", "mysql");
             assert!(Config::load(None).is_err());
             Ok(())

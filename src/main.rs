@@ -75,10 +75,11 @@ fn init_logging(config: &Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: container logs and files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log.format {
+        berth::config::LogFormat::Text => fmt.with_ansi(ansi).init(),
+        berth::config::LogFormat::Json => fmt.json().init(),
+    }
 }
 
 async fn shutdown_signal() {
