@@ -45,7 +45,12 @@ impl PostgresStore {
     /// Connect to `url` (`postgres://user:password@host:port/database?...`) with a pool of at
     /// most `max_connections`. One connection is opened now, so a wrong URL or password fails here.
     pub async fn connect(url: &str, max_connections: u32) -> MetaResult<Self> {
-        let options = PgConnectOptions::from_str(url).map_err(err)?;
+        // A replica that freezes inside a transaction must not hold its row locks for ever,
+        // and no request waits on a lock for longer than a client would wait for an answer.
+        let options = PgConnectOptions::from_str(url).map_err(err)?.options([
+            ("idle_in_transaction_session_timeout", "60s"),
+            ("lock_timeout", "30s"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -100,6 +105,7 @@ fn unavailable(e: &sqlx::Error) -> bool {
                     &*c,
                     "57P01" | "57P02" | "57P03" // admin shutdown, crash shutdown, cannot connect now
                         | "40001" | "40P01" // serialization failure, deadlock detected
+                        | "55P03" // lock_timeout: another session held the row too long
                 )
         }),
         _ => false,
