@@ -331,6 +331,36 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Saved states come from the database; whatever is there, restoring never panics, and
+        /// a state that restores hashes on without panicking.
+        #[test]
+        fn restoring_arbitrary_states_never_panics(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            more in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            if let Ok(mut h) = Hasher::from_state(&bytes) {
+                h.update(&more);
+                let _ = h.finish();
+            }
+        }
+
+        /// A real state with one byte changed is refused or restores to a working hasher.
+        #[test]
+        fn flipped_state_bytes_never_panic(at in 0usize..200, val in proptest::num::u8::ANY, sha512 in proptest::bool::ANY) {
+            let alg = if sha512 { Algorithm::Sha512 } else { Algorithm::Sha256 };
+            let mut h = alg.hasher();
+            h.update(b"some bytes to hash");
+            let mut st = h.to_state();
+            let i = at % st.len();
+            st[i] = val;
+            if let Ok(mut h) = Hasher::from_state(&st) {
+                h.update(b"more");
+                let _ = h.finish();
+            }
+        }
+    }
+
     #[test]
     fn names_unsupported_algorithms() {
         let e = "blake3:abcd".parse::<Digest>().unwrap_err();
