@@ -222,7 +222,10 @@ mod tests {
             assert_eq!(c.storage.part_size, 8 * 1024 * 1024);
             // Secrets never show in debug output (which is what gets logged).
             let shown = format!("{c:?}");
-            assert!(!shown.contains("hunter2") && !shown.contains("sekrit"), "{shown}");
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("sekrit"),
+                "{shown}"
+            );
             jail.set_env("BERTH_LOG__FORMAT", "json");
             assert_eq!(Config::load(None).unwrap().log.format, LogFormat::Json);
             jail.set_env("BERTH_LOG__FORMAT", "xml");

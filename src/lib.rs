@@ -11,11 +11,11 @@ pub mod storage;
 use axum::serve::ListenerExt;
 use config::{Config, MetadataBackend, StorageBackend};
 use metadata::MetadataStore;
-use storage::BlobStore;
 use registry::{Registry, RegistryOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use storage::BlobStore;
 
 /// A bound, ready-to-serve registry. `build` binds the socket so `port = 0` works in tests.
 pub struct Application {
@@ -76,8 +76,7 @@ async fn open_postgres(
         StartError::Config("metadata.backend = \"postgres\" needs metadata.url".into())
     })?;
     let store =
-        metadata::postgres::PostgresStore::connect(&url.0, config.metadata.max_connections)
-            .await?;
+        metadata::postgres::PostgresStore::connect(&url.0, config.metadata.max_connections).await?;
     store.migrate().await?;
     Ok((store, url.0.clone()))
 }

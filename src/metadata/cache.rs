@@ -134,7 +134,6 @@ impl ReadCache {
     }
 }
 
-
 impl ReadCache {
     pub fn new(enabled: bool) -> ReadCache {
         ReadCache(std::sync::Mutex::new(CacheState {
@@ -254,7 +253,9 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         progress: &UploadProgress,
         now: i64,
     ) -> MetaResult<bool> {
-        self.inner.advance_upload(id, from_size, progress, now).await
+        self.inner
+            .advance_upload(id, from_size, progress, now)
+            .await
     }
     async fn delete_upload(&self, id: &str) -> MetaResult<()> {
         self.inner.delete_upload(id).await
@@ -371,30 +372,32 @@ pub async fn follow_postgres_notifications(url: String, cache: Arc<ReadCache>) {
     loop {
         cache.disable();
         match PgListener::connect(&url).await {
-            Ok(mut listener) => match listener.listen("berth_cache").await {
-                Ok(()) => {
-                    cache.enable();
-                    backoff = std::time::Duration::from_millis(100);
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(n)) if n.payload() == "*" => {
-                                cache.disable();
-                                cache.enable();
-                            }
-                            Ok(Some(n)) => cache.invalidate_repo(n.payload()),
-                            Ok(None) => {
-                                tracing::warn!("cache notifications interrupted; cache off until they resume");
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cache notifications failed; cache off until they resume");
-                                break;
+            Ok(mut listener) => {
+                match listener.listen("berth_cache").await {
+                    Ok(()) => {
+                        cache.enable();
+                        backoff = std::time::Duration::from_millis(100);
+                        loop {
+                            match listener.try_recv().await {
+                                Ok(Some(n)) if n.payload() == "*" => {
+                                    cache.disable();
+                                    cache.enable();
+                                }
+                                Ok(Some(n)) => cache.invalidate_repo(n.payload()),
+                                Ok(None) => {
+                                    tracing::warn!("cache notifications interrupted; cache off until they resume");
+                                    break;
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "cache notifications failed; cache off until they resume");
+                                    break;
+                                }
                             }
                         }
                     }
+                    Err(e) => tracing::warn!(error = %e, "cannot LISTEN for cache notifications"),
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for cache notifications"),
-            },
+            }
             Err(e) => tracing::debug!(error = %e, "cannot connect for cache notifications"),
         }
         cache.disable();

@@ -2,8 +2,8 @@
 //! SQLite (embedded) implements it here, and every implementation runs `suite`.
 
 pub mod cache;
-pub mod sqlite;
 pub mod postgres;
+pub mod sqlite;
 #[doc(hidden)]
 pub mod suite; // the behaviour suite, shared with tests/backends
 

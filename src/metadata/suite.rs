@@ -36,7 +36,11 @@ pub async fn run(store: &dyn MetadataStore) {
     store.link_blob(&repo, &d(1), 1, 2).await.unwrap();
     store.link_blob(&repo, &d(2), 1, 1).await.unwrap();
     assert_eq!(
-        store.repository_blob(&repo, &d(1)).await.unwrap().map(|b| b.size),
+        store
+            .repository_blob(&repo, &d(1))
+            .await
+            .unwrap()
+            .map(|b| b.size),
         Some(1)
     );
     assert_eq!(store.repository_blob(&other, &d(1)).await.unwrap(), None);
@@ -284,14 +288,20 @@ pub async fn run(store: &dyn MetadataStore) {
     };
     assert!(store.advance_upload("u1", 0, &p, 20).await.unwrap());
     // A second append from the same starting point (another replica, racing) is refused.
-    let lost = UploadProgress { size: 50, ..p.clone() };
+    let lost = UploadProgress {
+        size: 50,
+        ..p.clone()
+    };
     assert!(!store.advance_upload("u1", 0, &lost, 21).await.unwrap());
     let got = store.get_upload("u1").await.unwrap().unwrap();
     assert_eq!(
         (got.size, got.algorithm, got.updated_at),
         (42, Algorithm::Sha512, 20)
     );
-    assert_eq!((got.hash_state, got.storage_state), (p.hash_state, p.storage_state));
+    assert_eq!(
+        (got.hash_state, got.storage_state),
+        (p.hash_state, p.storage_state)
+    );
     assert_eq!(store.stale_uploads(21, 10).await.unwrap(), ["u1"]);
     assert!(store.stale_uploads(20, 10).await.unwrap().is_empty());
     store.delete_upload("u1").await.unwrap();
@@ -343,7 +353,12 @@ pub async fn run(store: &dyn MetadataStore) {
         .unwrap();
     assert_eq!(kept, "loc-a");
     assert_eq!(
-        store.repository_blob(&repo, &d(9)).await.unwrap().unwrap().location,
+        store
+            .repository_blob(&repo, &d(9))
+            .await
+            .unwrap()
+            .unwrap()
+            .location,
         "loc-a"
     );
 }

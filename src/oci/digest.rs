@@ -284,7 +284,9 @@ mod tests {
     #[test]
     fn hasher_matches_sha2_and_survives_save_and_restore() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        for len in [0usize, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 1000, 5000] {
+        for len in [
+            0usize, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 1000, 5000,
+        ] {
             let d = &data[..len];
             let want256 = hex::encode(sha2::Sha256::digest(d));
             let want512 = hex::encode(sha2::Sha512::digest(d));
@@ -297,7 +299,11 @@ mod tests {
                         h.update(c);
                     }
                     assert_eq!(h.len(), len as u64);
-                    assert_eq!(h.finish().hex(), want.as_str(), "{alg:?} len {len} split {split}");
+                    assert_eq!(
+                        h.finish().hex(),
+                        want.as_str(),
+                        "{alg:?} len {len} split {split}"
+                    );
                 }
             }
         }

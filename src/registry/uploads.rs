@@ -323,9 +323,7 @@ impl Registry {
 
     async fn discard_upload(&self, row: &UploadRow) -> Result<()> {
         self.meta.delete_upload(&row.id).await?;
-        self.blobs
-            .upload_abort(&row.id, &row.storage_state)
-            .await?;
+        self.blobs.upload_abort(&row.id, &row.storage_state).await?;
         self.uploads.remove(&row.id);
         Ok(())
     }

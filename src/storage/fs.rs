@@ -72,7 +72,10 @@ fn sync_dir(p: &Path) -> std::io::Result<()> {
 
 /// Stream a byte range of a file: one blocking thread reads large buffers and hands them over
 /// a short channel (one copy, no per-read hop through the blocking pool).
-pub(crate) async fn stream_file(path: PathBuf, range: Range<u64>) -> Result<ByteStream, StorageError> {
+pub(crate) async fn stream_file(
+    path: PathBuf,
+    range: Range<u64>,
+) -> Result<ByteStream, StorageError> {
     let start = range.start;
     let f = spawn_blocking(move || -> std::io::Result<File> {
         let mut f = File::open(&path)?;

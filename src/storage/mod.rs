@@ -76,8 +76,12 @@ pub trait BlobStore: Send + Sync + 'static {
         state: &str,
     ) -> Result<Box<dyn UploadWriter>, StorageError>;
     /// Read back the first `len` bytes of an upload (`Unsupported` where the store cannot).
-    async fn upload_read(&self, id: &str, len: u64, state: &str)
-        -> Result<ByteStream, StorageError>;
+    async fn upload_read(
+        &self,
+        id: &str,
+        len: u64,
+        state: &str,
+    ) -> Result<ByteStream, StorageError>;
     /// Make the first `len` bytes of the upload durable as the blob `digest` (already verified)
     /// and return its location. Idempotent: after a crash, committing again returns the same
     /// location.

@@ -16,10 +16,10 @@
 use super::{Appended, BlobStore, ByteStream, StorageError, UploadWriter};
 use crate::oci::Digest;
 use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -157,7 +157,10 @@ fn is_not_found<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool 
     match e {
         SdkError::ServiceError(se) => {
             se.raw().status().as_u16() == 404
-                || matches!(se.err().code(), Some("NoSuchKey" | "NotFound" | "NoSuchUpload"))
+                || matches!(
+                    se.err().code(),
+                    Some("NoSuchKey" | "NotFound" | "NoSuchUpload")
+                )
         }
         _ => false,
     }
@@ -401,9 +404,7 @@ impl BlobStore for S3BlobStore {
         let (stream, total) = self.inner.stream(location, range.clone()).await?;
         match total {
             // A download of the whole blob fills the cache on its way to the client.
-            Some(total)
-                if whole_from_start && range.as_ref().is_none_or(|r| r.end == total) =>
-            {
+            Some(total) if whole_from_start && range.as_ref().is_none_or(|r| r.end == total) => {
                 Ok(cache.fill(location, total, stream))
             }
             _ => Ok(stream),
@@ -534,7 +535,12 @@ impl BlobStore for S3BlobStore {
             .set_parts(Some(
                 parts
                     .iter()
-                    .map(|p| CompletedPart::builder().part_number(p.n).e_tag(&p.etag).build())
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(p.n)
+                            .e_tag(&p.etag)
+                            .build()
+                    })
                     .collect(),
             ))
             .build();
@@ -663,7 +669,10 @@ impl S3Writer {
             )));
         }
         let inner = self.inner.clone();
-        let (id, m) = (self.id.clone(), self.state.multipart.clone().unwrap_or_default());
+        let (id, m) = (
+            self.id.clone(),
+            self.state.multipart.clone().unwrap_or_default(),
+        );
         self.in_flight = Some(tokio::spawn(async move {
             inner.upload_part(&id, &m, n, data).await
         }));

@@ -90,10 +90,17 @@ pub async fn run(store: &dyn BlobStore, prefix: &str) {
     // The same content uploaded again (a concurrent duplicate upload) commits too.
     let st = store.upload_start(&u(2)).await.unwrap();
     let mut w = store.upload_writer(&u(2), 0, &st).await.unwrap();
-    w.write(Bytes::copy_from_slice(&data[..5000])).await.unwrap();
+    w.write(Bytes::copy_from_slice(&data[..5000]))
+        .await
+        .unwrap();
     let a2 = w.finish().await.unwrap();
     let loc2 = store
-        .upload_commit(&u(2), 5000, &a2.state, &Algorithm::Sha256.digest(&data[..5000]))
+        .upload_commit(
+            &u(2),
+            5000,
+            &a2.state,
+            &Algorithm::Sha256.digest(&data[..5000]),
+        )
         .await
         .unwrap();
     assert_eq!(store.stat(&loc2).await.unwrap(), Some(5000));

@@ -52,7 +52,8 @@ async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache()
         .upload_commit("c", a.len, &a.state, &Algorithm::Sha256.digest(&data))
         .await
         .unwrap();
-    let first = berth::storage::suite::read_all(store.get(&loc, Some(0..100_000)).await.unwrap()).await;
+    let first =
+        berth::storage::suite::read_all(store.get(&loc, Some(0..100_000)).await.unwrap()).await;
     assert!(first == data);
     for _ in 0..200 {
         if cache.lookup(&loc).is_some() {
@@ -62,7 +63,10 @@ async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache()
     }
     assert!(cache.lookup(&loc).is_some(), "not cached after a full read");
     // Prove the hit: the object is gone from S3 (behind the cache's back), the copy still serves.
-    let plain = S3BlobStore::new(S3Settings { cache: None, ..settings(&prefix) });
+    let plain = S3BlobStore::new(S3Settings {
+        cache: None,
+        ..settings(&prefix)
+    });
     plain.delete(&loc).await.unwrap();
     let again = berth::storage::suite::read_all(store.get(&loc, Some(10..20)).await.unwrap()).await;
     assert_eq!(again, &data[10..20]);
@@ -74,7 +78,9 @@ async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache()
 async fn a_blob_committed_from_parts_has_no_leftover_objects() {
     let prefix = unique();
     let store = S3BlobStore::new(settings(&prefix));
-    let data: Vec<u8> = (0..(12 * 1024 * 1024u32)).map(|i| (i % 253) as u8).collect();
+    let data: Vec<u8> = (0..(12 * 1024 * 1024u32))
+        .map(|i| (i % 253) as u8)
+        .collect();
     let d = Algorithm::Sha256.digest(&data);
     let st = store.upload_start("big").await.unwrap();
     // Three requests: a small one (a tail object), then two that fold it into parts.
@@ -82,7 +88,9 @@ async fn a_blob_committed_from_parts_has_no_leftover_objects() {
     let mut state = st;
     for end in [100_000usize, 7 * 1024 * 1024, data.len()] {
         let mut w = store.upload_writer("big", at as u64, &state).await.unwrap();
-        w.write(Bytes::copy_from_slice(&data[at..end])).await.unwrap();
+        w.write(Bytes::copy_from_slice(&data[at..end]))
+            .await
+            .unwrap();
         let a = w.finish().await.unwrap();
         store.upload_superseded(&state, &a.state).await.unwrap();
         state = a.state;
@@ -95,7 +103,11 @@ async fn a_blob_committed_from_parts_has_no_leftover_objects() {
     let got = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
     assert!(got == data);
     let keys = list(&prefix).await;
-    assert_eq!(keys, vec![format!("{prefix}{loc}")], "only the blob remains");
+    assert_eq!(
+        keys,
+        vec![format!("{prefix}{loc}")],
+        "only the blob remains"
+    );
     store.delete(&loc).await.unwrap();
 }
 
@@ -105,7 +117,9 @@ async fn aborting_removes_tails_and_parts() {
     let store = S3BlobStore::new(settings(&prefix));
     let st = store.upload_start("ab").await.unwrap();
     let mut w = store.upload_writer("ab", 0, &st).await.unwrap();
-    w.write(Bytes::from(vec![7u8; 6 * 1024 * 1024 + 10])).await.unwrap();
+    w.write(Bytes::from(vec![7u8; 6 * 1024 * 1024 + 10]))
+        .await
+        .unwrap();
     let a = w.finish().await.unwrap();
     // A request that wrote a tail but was never recorded (the replica died).
     let mut w = store.upload_writer("ab", a.len, &a.state).await.unwrap();
@@ -115,7 +129,9 @@ async fn aborting_removes_tails_and_parts() {
     store.upload_abort("ab", &a.state).await.unwrap();
     assert!(list(&prefix).await.is_empty(), "{:?}", list(&prefix).await);
     assert!(matches!(
-        store.upload_commit("ab", a.len, &a.state, &Algorithm::Sha256.digest(b"")).await,
+        store
+            .upload_commit("ab", a.len, &a.state, &Algorithm::Sha256.digest(b""))
+            .await,
         Err(StorageError::NotFound | StorageError::Truncated { .. })
     ));
 }
@@ -128,10 +144,17 @@ async fn presigned_redirects_serve_the_blob() {
     let store = S3BlobStore::new(s);
     let st = store.upload_start("r").await.unwrap();
     let mut w = store.upload_writer("r", 0, &st).await.unwrap();
-    w.write(Bytes::from_static(b"hello presigned")).await.unwrap();
+    w.write(Bytes::from_static(b"hello presigned"))
+        .await
+        .unwrap();
     let a = w.finish().await.unwrap();
     let loc = store
-        .upload_commit("r", a.len, &a.state, &Algorithm::Sha256.digest(b"hello presigned"))
+        .upload_commit(
+            "r",
+            a.len,
+            &a.state,
+            &Algorithm::Sha256.digest(b"hello presigned"),
+        )
         .await
         .unwrap();
     let url = store.redirect_url(&loc).await.unwrap().expect("a URL");
@@ -151,19 +174,29 @@ async fn an_unreachable_store_is_unavailable_not_an_internal_error() {
     let store = S3BlobStore::new(s);
     let e = store.stat("blobs/x").await.unwrap_err();
     assert!(matches!(e, StorageError::Unavailable(_)), "{e:?}");
-    let e = store.upload_writer("u", 0, "").await.unwrap().finish().await;
+    let e = store
+        .upload_writer("u", 0, "")
+        .await
+        .unwrap()
+        .finish()
+        .await;
     // An empty request needs no round trip; a real write does, and fails cleanly.
     assert!(e.is_ok());
     let mut w = store.upload_writer("u", 0, "").await.unwrap();
     w.write(Bytes::from_static(b"x")).await.unwrap();
-    assert!(matches!(w.finish().await, Err(StorageError::Unavailable(_))));
+    assert!(matches!(
+        w.finish().await,
+        Err(StorageError::Unavailable(_))
+    ));
 }
 
 /// Keys under `prefix` (through a second, prefix-less client).
 async fn list(prefix: &str) -> Vec<String> {
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(require_env("BERTH_STORAGE__REGION")))
+        .region(aws_sdk_s3::config::Region::new(require_env(
+            "BERTH_STORAGE__REGION",
+        )))
         .endpoint_url(require_env("BERTH_STORAGE__ENDPOINT"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             require_env("BERTH_STORAGE__ACCESS_KEY_ID"),
@@ -189,7 +222,11 @@ async fn list(prefix: &str) -> Vec<String> {
         .send()
         .await
         .unwrap();
-    let mut keys: Vec<String> = out.contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+    let mut keys: Vec<String> = out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(String::from))
+        .collect();
     keys.sort();
     keys
 }
