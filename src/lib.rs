@@ -61,9 +61,10 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
 /// Open the configured metadata store and bring its schema up to date.
 pub async fn open_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
     Ok(match config.metadata.backend {
-        MetadataBackend::Sqlite => Arc::new(
+        // The data directory is locked: every write goes through this process's cache.
+        MetadataBackend::Sqlite => Arc::new(metadata::cache::CachedStore::exclusive(
             metadata::sqlite::SqliteStore::open(&config.data_dir.join("metadata.db")).await?,
-        ),
+        )),
         MetadataBackend::Postgres => Arc::new(open_postgres(config).await?.0),
     })
 }

@@ -1,6 +1,7 @@
 //! An in-memory read cache of manifests and tags, kept exact by invalidation.
 //!
-//! The embedded store owns its database, so its own writes are all the invalidation it needs.
+//! The embedded store owns its database, so the writes through `CachedStore` are all the
+//! invalidation it needs.
 //! Replicas over PostgreSQL also hear about every other replica's writes: a trigger notifies
 //! the channel `berth_cache` with the repository's name when its tags or manifests change, at
 //! commit, and `CachedStore` drops that repository's entries. While the notification connection
@@ -189,11 +190,20 @@ pub struct CachedStore<S> {
 }
 
 impl<S: MetadataStore> CachedStore<S> {
-    /// The cache starts disabled: call `cache().enable()` once invalidations are flowing.
+    /// A cache that starts disabled: call `cache().enable()` once invalidations from other
+    /// writers are flowing.
     pub fn new(inner: S) -> Self {
         CachedStore {
             inner,
             cache: Arc::new(ReadCache::new(false)),
+        }
+    }
+
+    /// A cache for a store that no one else writes to (the embedded SQLite database).
+    pub fn exclusive(inner: S) -> Self {
+        CachedStore {
+            inner,
+            cache: Arc::new(ReadCache::new(true)),
         }
     }
 

@@ -2,11 +2,9 @@
 //! (writes are serialized in-process, so transactions never fight over the lock) and a pool
 //! of read-only connections for the hot read paths.
 //!
-//! Because the embedded deployment owns its database exclusively (the data directory is
-//! locked), this store also keeps a read cache of manifests and tags: every write goes through
-//! this same object, so it can invalidate precisely.
+//! The embedded deployment owns its database exclusively (the data directory is locked), so
+//! `metadata::cache::CachedStore` in front of it sees every write and keeps its cache exact.
 
-use super::cache::ReadCache;
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -18,7 +16,6 @@ use std::time::Duration;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    cache: ReadCache,
 }
 
 fn err(e: sqlx::Error) -> MetaError {
@@ -80,11 +77,7 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(err)?;
-        Ok(SqliteStore {
-            writer,
-            reader,
-            cache: ReadCache::new(true),
-        })
+        Ok(SqliteStore { writer, reader })
     }
 
     /// An in-memory-like store in a temporary file, for tests.
@@ -455,8 +448,6 @@ impl MetadataStore for SqliteStore {
             .map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
-        let tags: Vec<&str> = m.tags.iter().map(Tag::as_str).collect();
-        self.cache.invalidate(m.repository.as_str(), &tags, None);
         Ok(())
     }
 
@@ -466,11 +457,7 @@ impl MetadataStore for SqliteStore {
         digest: &Digest,
     ) -> MetaResult<Option<StoredManifest>> {
         let d = digest.to_string();
-        if let Some(m) = self.cache.by_digest(repo.as_str(), &d) {
-            return Ok(Some(m));
-        }
-        let generation = self.cache.generation();
-        let found = sqlx::query(
+        sqlx::query(
             "SELECT m.digest, m.media_type, m.content FROM manifests m
              JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?",
         )
@@ -480,11 +467,7 @@ impl MetadataStore for SqliteStore {
         .await
         .map_err(err)?
         .map(stored)
-        .transpose()?;
-        if let Some(m) = &found {
-            self.cache.fill(generation, repo.as_str(), None, m);
-        }
-        Ok(found)
+        .transpose()
     }
 
     async fn manifest_by_tag(
@@ -492,11 +475,7 @@ impl MetadataStore for SqliteStore {
         repo: &RepositoryName,
         tag: &Tag,
     ) -> MetaResult<Option<StoredManifest>> {
-        if let Some(m) = self.cache.by_tag(repo.as_str(), tag.as_str()) {
-            return Ok(Some(m));
-        }
-        let generation = self.cache.generation();
-        let found = sqlx::query(
+        sqlx::query(
             "SELECT m.digest, m.media_type, m.content FROM tags t
              JOIN repositories r ON r.id = t.repository_id
              JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
@@ -508,12 +487,7 @@ impl MetadataStore for SqliteStore {
         .await
         .map_err(err)?
         .map(stored)
-        .transpose()?;
-        if let Some(m) = &found {
-            self.cache
-                .fill(generation, repo.as_str(), Some(tag.as_str()), m);
-        }
-        Ok(found)
+        .transpose()
     }
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
@@ -525,7 +499,6 @@ impl MetadataStore for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(err)?;
-        self.cache.invalidate(repo.as_str(), &[tag.as_str()], None);
         Ok(r.rows_affected() > 0)
     }
 
@@ -567,7 +540,6 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)?;
-        self.cache.invalidate(repo.as_str(), &[], Some(&d));
         Ok(DeleteOutcome::Deleted)
     }
 
@@ -578,10 +550,6 @@ impl MetadataStore for SqliteStore {
         limit: u32,
     ) -> MetaResult<Option<Arc<Vec<String>>>> {
         let last = last.unwrap_or("");
-        if let Some(page) = self.cache.tag_page(repo.as_str(), last, limit) {
-            return Ok(Some(page));
-        }
-        let generation = self.cache.generation();
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
             .bind(repo.as_str())
             .fetch_optional(&self.reader)
@@ -604,8 +572,6 @@ impl MetadataStore for SqliteStore {
             serde_json::from_str(&json)
                 .map_err(|e| MetaError::Internal(format!("tag list: {e}")))?,
         );
-        self.cache
-            .fill_tag_page(generation, repo.as_str(), last, limit, &tags);
         Ok(Some(tags))
     }
 
