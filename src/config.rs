@@ -18,6 +18,54 @@ pub struct Config {
     pub log: LogSection,
     pub metadata: MetadataSection,
     pub storage: StorageSection,
+    pub auth: AuthSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Require credentials (`BERTH_AUTH__ENABLED`). Turning it off lets anyone who reaches the
+    /// port push and delete; it exists for benchmarks and throwaway setups.
+    pub enabled: bool,
+    /// 32 random bytes, base64 (`berth generate-key`), that seal stored secrets. Required with
+    /// PostgreSQL (every replica needs the same one); the embedded deployment creates
+    /// `data_dir/server.key` when unset (`BERTH_AUTH__SERVER_KEY`).
+    pub server_key: Option<Secret>,
+    /// The `service` of the token challenge and the audience of tokens.
+    pub service: String,
+    /// The token endpoint advertised in challenges; default `http://<Host>/token`, with
+    /// `https` when `X-Forwarded-Proto: https` says a TLS proxy is in front.
+    pub realm: Option<String>,
+    /// Lifetime of registry (bearer) tokens, in seconds.
+    pub token_ttl_secs: u64,
+    /// Lifetime of refresh tokens (`offline_token=true`), in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Lifetime of ECR-style login passwords (user `AWS`), in seconds.
+    pub login_token_ttl_secs: u64,
+    /// A new token signing key is made this often (seconds); old keys verify until their
+    /// tokens have expired.
+    pub key_rotation_secs: u64,
+    /// Failed authentications allowed per source address and per principal in a window.
+    pub max_failures: u32,
+    /// That window, in seconds.
+    pub failure_window_secs: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            enabled: true,
+            server_key: None,
+            service: "berth".into(),
+            realm: None,
+            token_ttl_secs: 300,
+            refresh_token_ttl_secs: 90 * 24 * 3600,
+            login_token_ttl_secs: 12 * 3600,
+            key_rotation_secs: 24 * 3600,
+            max_failures: 10,
+            failure_window_secs: 300,
+        }
+    }
 }
 
 /// A value that must never appear in logs or error messages (`Debug` prints `***`).
@@ -132,6 +180,10 @@ pub struct RegistrySection {
     pub max_manifest_bytes: usize,
     /// Seconds after which an idle upload is discarded (`BERTH_REGISTRY__UPLOAD_EXPIRY_SECS`).
     pub upload_expiry_secs: u64,
+    /// The 12-digit account id in ARNs (`BERTH_REGISTRY__ACCOUNT_ID`).
+    pub account_id: String,
+    /// The region in ARNs (`BERTH_REGISTRY__REGION`).
+    pub region: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,6 +203,8 @@ impl Default for Config {
             registry: RegistrySection {
                 max_manifest_bytes: 4 * 1024 * 1024,
                 upload_expiry_secs: 24 * 3600,
+                account_id: "000000000000".into(),
+                region: "us-east-1".into(),
             },
             log: LogSection {
                 filter: "info".into(),
@@ -158,6 +212,7 @@ impl Default for Config {
             },
             metadata: MetadataSection::default(),
             storage: StorageSection::default(),
+            auth: AuthSection::default(),
         }
     }
 }
@@ -175,7 +230,7 @@ impl Config {
             let k = k.as_str().to_ascii_lowercase();
             matches!(
                 k.split('.').next(),
-                Some("listen" | "data_dir" | "registry" | "log" | "metadata" | "storage")
+                Some("listen" | "data_dir" | "registry" | "log" | "metadata" | "storage" | "auth")
             )
         });
         f.merge(env).extract().map_err(Box::new)

@@ -10,6 +10,8 @@ pub mod storage;
 
 use axum::serve::ListenerExt;
 use config::{Config, MetadataBackend, StorageBackend};
+use auth::store::IdentityStore;
+use auth::Auth;
 use metadata::MetadataStore;
 use registry::{Registry, RegistryOptions};
 use std::net::SocketAddr;
@@ -21,6 +23,9 @@ use storage::BlobStore;
 pub struct Application {
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
+    auth: Arc<Auth>,
+    /// The first administrator's credentials, when this start created them.
+    bootstrap: Option<auth::NewKey>,
     /// Tasks that live as long as the server (cache invalidation from other replicas).
     background: Vec<tokio::task::JoinHandle<()>>,
     _lock: Option<std::fs::File>,
@@ -40,6 +45,8 @@ pub enum StartError {
     Config(String),
     #[error("cannot use the object store: {0}")]
     Storage(#[from] storage::StorageError),
+    #[error("authentication: {0}")]
+    Auth(#[from] auth::AuthError),
 }
 
 /// Take the data directory for this process (SQLite and upload files assume one owner).
@@ -60,13 +67,34 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
 
 /// Open the configured metadata store and bring its schema up to date.
 pub async fn open_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
+    Ok(open_stores(config).await?.0)
+}
+
+/// The metadata store and the identity store over the same database.
+pub async fn open_stores(
+    config: &Config,
+) -> Result<(Arc<dyn MetadataStore>, Arc<dyn IdentityStore>), StartError> {
     Ok(match config.metadata.backend {
-        // The data directory is locked: every write goes through this process's cache.
-        MetadataBackend::Sqlite => Arc::new(metadata::cache::CachedStore::exclusive(
-            metadata::sqlite::SqliteStore::open(&config.data_dir.join("metadata.db")).await?,
-        )),
-        MetadataBackend::Postgres => Arc::new(open_postgres(config).await?.0),
+        MetadataBackend::Sqlite => {
+            let store =
+                metadata::sqlite::SqliteStore::open(&config.data_dir.join("metadata.db")).await?;
+            (
+                // The data directory is locked: every write goes through this process's cache.
+                Arc::new(metadata::cache::CachedStore::exclusive(store.clone())),
+                Arc::new(store),
+            )
+        }
+        MetadataBackend::Postgres => {
+            let pg = open_postgres(config).await?.0;
+            (Arc::new(pg.clone()), Arc::new(pg))
+        }
     })
+}
+
+/// Open the identity store and the authenticator (for `berth` administration commands).
+pub async fn open_auth(config: &Config) -> Result<Auth, StartError> {
+    let (_, identities) = open_stores(config).await?;
+    Ok(Auth::open(config, identities).await?)
 }
 
 /// Connect to PostgreSQL and migrate; returns the store and its URL.
@@ -153,19 +181,41 @@ impl Application {
             MetadataBackend::Postgres => None,
         };
         let mut background = Vec::new();
-        let meta: Arc<dyn MetadataStore> = match config.metadata.backend {
-            MetadataBackend::Sqlite => open_metadata(config).await?,
-            MetadataBackend::Postgres => {
-                // Replicas cache manifests and tags; PostgreSQL notifications keep them exact.
-                let pg = open_postgres(config).await?;
-                let url = pg.1;
-                let cached = metadata::cache::CachedStore::new(pg.0);
-                background.push(tokio::spawn(
-                    metadata::cache::follow_postgres_notifications(url, cached.cache()),
-                ));
-                Arc::new(cached)
-            }
-        };
+        let (meta, identities): (Arc<dyn MetadataStore>, Arc<dyn IdentityStore>) =
+            match config.metadata.backend {
+                MetadataBackend::Sqlite => open_stores(config).await?,
+                MetadataBackend::Postgres => {
+                    // Replicas cache manifests and tags; PostgreSQL notifications keep them exact.
+                    let pg = open_postgres(config).await?;
+                    let url = pg.1;
+                    let cached = metadata::cache::CachedStore::new(pg.0.clone());
+                    background.push(tokio::spawn(
+                        metadata::cache::follow_postgres_notifications(url, cached.cache()),
+                    ));
+                    (Arc::new(cached), Arc::new(pg.0))
+                }
+            };
+        let auth = Arc::new(Auth::open(config, identities).await?);
+        auth.rotate_keys().await?;
+        let bootstrap = auth.bootstrap().await?;
+        if let Some(k) = &bootstrap {
+            let path = config.data_dir.join("admin-credentials");
+            let text = format!(
+                "# The first administrator of this registry (principal \"admin\").\n\
+                 # Log in with: docker login -u {id} --password-stdin <registry>\n\
+                 access_key_id = {id}\nsecret_access_key = {secret}\n",
+                id = k.access_key_id,
+                secret = k.secret_access_key
+            );
+            auth::crypto::write_private(&path, text.as_bytes())
+                .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
+        }
+        if !auth.enabled() {
+            tracing::warn!(
+                "authentication is OFF (auth.enabled = false): anyone who can reach this port can push, pull and delete"
+            );
+        }
+        background.push(tokio::spawn(auth.clone().maintain()));
         let blobs = open_storage(config)?;
         if let Err(e) = blobs.ping().await {
             // Not fatal: the store may come up after us; /readyz reports it meanwhile.
@@ -185,6 +235,8 @@ impl Application {
         Ok(Application {
             listener,
             registry,
+            auth,
+            bootstrap,
             background,
             _lock: lock,
         })
@@ -196,20 +248,31 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The administrator credentials this start created (first start only), to show once.
+    pub fn take_bootstrap_credentials(&mut self) -> Option<auth::NewKey> {
+        self.bootstrap.take()
+    }
+
     /// Serve until `shutdown` resolves, then finish in-flight requests.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let janitor = tokio::spawn(janitor(self.registry.clone()));
-        let app = http::router(self.registry.clone());
+        let app = http::router(http::AppState {
+            registry: self.registry.clone(),
+            auth: self.auth.clone(),
+        });
         // Small responses (202s, manifests) must not wait on Nagle's algorithm.
         let listener = self.listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        let r = axum::serve(listener, app)
+        let r = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(shutdown)
             .await;
         janitor.abort();

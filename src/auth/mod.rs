@@ -1,18 +1,43 @@
-//! Who is asking and whether they may. Every request on every surface is decided by
-//! [`authorize`]; identities, tokens and policies plug in here (the identity issue) without
-//! touching handlers.
+//! Who is asking and whether they may.
+//!
+//! - [`Auth::authenticate`] turns a request's credentials (none, Basic, Bearer) into a
+//!   [`Caller`].
+//! - [`Auth::authorize`] is the one decision for every request on every surface:
+//!   `authorize(caller, action, resource)`, with actions named as Amazon ECR names them and
+//!   identity, repository and registry policies combined as IAM combines them.
+//! - Tokens ([`token`]) and scopes ([`scope`]) implement the Docker token flow; [`store`] keeps
+//!   identities in the metadata database; [`crypto`] seals secrets under the server key.
+//!
+//! Nothing here touches the database per request: every server holds the identity tables in
+//! memory as one immutable [`Snapshot`], swapped whole when `auth_generation` moves (checked
+//! every second), so a disabled key or a changed policy applies everywhere within a second.
 
+pub mod crypto;
+pub mod policy;
+pub mod ratelimit;
+pub mod scope;
+pub mod store;
+pub mod token;
+
+use crate::config::Config;
+use crate::metadata::MetaError;
 use crate::oci::RepositoryName;
+use base64::Engine as _;
+use crypto::ServerKey;
+use policy::{Policy, PolicyKind, PrincipalInfo};
+use scope::{Access, Scope, ScopeAction};
+use sha2::Digest as _;
+use std::collections::HashMap;
 use std::fmt;
-
-/// The caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Anonymous,
-}
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use store::{AccessKeyRow, IdentityPolicyRow, IdentityStore, PrincipalKind, PrincipalRow};
+use subtle::ConstantTimeEq;
+use token::{Claims, SigningKey, TokenError};
 
 /// Actions, named as Amazon ECR names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     BatchGetImage,
     GetDownloadUrlForLayer,
@@ -24,6 +49,7 @@ pub enum Action {
     BatchDeleteImage,
     ListImages,
     DescribeRepositories,
+    GetAuthorizationToken,
 }
 
 impl Action {
@@ -39,6 +65,26 @@ impl Action {
             Action::BatchDeleteImage => "ecr:BatchDeleteImage",
             Action::ListImages => "ecr:ListImages",
             Action::DescribeRepositories => "ecr:DescribeRepositories",
+            Action::GetAuthorizationToken => "ecr:GetAuthorizationToken",
+        }
+    }
+
+    /// The token scope actions any one of which covers this action on a repository.
+    fn scope_actions(self) -> &'static [ScopeAction] {
+        use ScopeAction::*;
+        match self {
+            Action::BatchGetImage
+            | Action::GetDownloadUrlForLayer
+            | Action::ListImages
+            | Action::DescribeRepositories => &[Pull],
+            // Clients check layer existence while pushing as well as pulling.
+            Action::BatchCheckLayerAvailability => &[Pull, Push],
+            Action::InitiateLayerUpload
+            | Action::UploadLayerPart
+            | Action::CompleteLayerUpload
+            | Action::PutImage => &[Push],
+            Action::BatchDeleteImage => &[Delete],
+            Action::GetAuthorizationToken => &[],
         }
     }
 }
@@ -56,15 +102,1214 @@ pub enum Resource<'a> {
     Repository(&'a RepositoryName),
 }
 
+/// Why a request was refused; decides between 401 (authenticate, or get a token with more
+/// scope) and 403 (you are who you are, and that is not enough).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// An anonymous caller: credentials may help.
+    NoCredentials,
+    /// A bearer token that does not carry the scope: a new token may help.
+    InsufficientScope,
+    /// A policy denies it explicitly.
+    Explicit,
+    /// No policy allows it.
+    Implicit,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Allow,
-    Deny,
+    Deny(Denial),
 }
 
-/// The one authorization decision. Until identities and policies exist every request is
-/// allowed; the call sites are already in place.
-pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) -> Decision {
-    let _ = (principal, action, resource);
-    Decision::Allow
+impl Decision {
+    pub fn allowed(self) -> bool {
+        self == Decision::Allow
+    }
+}
+
+/// A principal as the server holds it in memory.
+#[derive(Debug)]
+pub struct PrincipalEntry {
+    pub name: String,
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub disabled: bool,
+    pub info: PrincipalInfo,
+    policies: Vec<Arc<Policy>>,
+    keys: Vec<String>,
+}
+
+/// The caller of a request, once authenticated.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// `None`: anonymous.
+    pub principal: Option<Arc<PrincipalEntry>>,
+    /// The access key the caller used, directly or through a token.
+    pub access_key: Option<String>,
+    /// A bearer token's `access` claims: the request cannot exceed them.
+    pub token_access: Option<Arc<Vec<Access>>>,
+    pub source: Option<IpAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure: bool,
+}
+
+impl Caller {
+    pub fn anonymous(source: Option<IpAddr>) -> Caller {
+        Caller {
+            principal: None,
+            access_key: None,
+            token_access: None,
+            source,
+            secure: false,
+        }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.principal.is_none()
+    }
+
+    /// The caller as AWS error messages name it.
+    pub fn arn(&self) -> &str {
+        self.principal
+            .as_ref()
+            .map(|p| p.info.arn.as_str())
+            .unwrap_or("anonymous")
+    }
+}
+
+/// Credentials as a request presents them.
+pub enum Credentials {
+    None,
+    Basic { user: String, password: String },
+    Bearer(String),
+    /// An `Authorization` header we cannot read.
+    Malformed,
+}
+
+impl Credentials {
+    pub fn from_header(value: Option<&axum::http::HeaderValue>) -> Credentials {
+        let Some(v) = value else {
+            return Credentials::None;
+        };
+        let Ok(v) = v.to_str() else {
+            return Credentials::Malformed;
+        };
+        let (scheme, rest) = v.trim().split_once(' ').unwrap_or((v.trim(), ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("basic") {
+            let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(rest) else {
+                return Credentials::Malformed;
+            };
+            let Ok(text) = String::from_utf8(raw) else {
+                return Credentials::Malformed;
+            };
+            match text.split_once(':') {
+                Some((u, p)) => Credentials::Basic {
+                    user: u.to_owned(),
+                    password: p.to_owned(),
+                },
+                None => Credentials::Malformed,
+            }
+        } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+            Credentials::Bearer(rest.to_owned())
+        } else {
+            Credentials::Malformed
+        }
+    }
+}
+
+/// Why authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("the bearer token has expired")]
+    Expired,
+    #[error("too many failed authentication attempts; retry later")]
+    RateLimited(Duration),
+    #[error("the identity store is unavailable; retry")]
+    Unavailable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Key(#[from] crypto::KeyError),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("invalid policy: {0}")]
+    Policy(#[from] policy::PolicyError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    pub service: String,
+    pub realm: Option<String>,
+    pub token_ttl: i64,
+    pub refresh_ttl: i64,
+    pub login_ttl: i64,
+    pub rotation: i64,
+    pub account_id: String,
+    pub region: String,
+    pub max_failures: u32,
+    pub failure_window: Duration,
+}
+
+impl AuthSettings {
+    pub fn from_config(c: &Config) -> Result<AuthSettings, AuthError> {
+        let a = &c.auth;
+        if c.registry.account_id.len() != 12
+            || !c.registry.account_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(AuthError::Config(
+                "registry.account_id must be 12 digits".into(),
+            ));
+        }
+        if a.service.is_empty() || a.service.contains('"') {
+            return Err(AuthError::Config(
+                "auth.service must be non-empty and contain no '\"'".into(),
+            ));
+        }
+        let secs = |v: u64, what: &str| {
+            if v == 0 || v > 10 * 365 * 24 * 3600 {
+                Err(AuthError::Config(format!("auth.{what} must be between 1 and 315360000")))
+            } else {
+                Ok(v as i64)
+            }
+        };
+        Ok(AuthSettings {
+            enabled: a.enabled,
+            service: a.service.clone(),
+            realm: a.realm.clone(),
+            token_ttl: secs(a.token_ttl_secs, "token_ttl_secs")?,
+            refresh_ttl: secs(a.refresh_token_ttl_secs, "refresh_token_ttl_secs")?,
+            login_ttl: secs(a.login_token_ttl_secs, "login_token_ttl_secs")?,
+            rotation: secs(a.key_rotation_secs, "key_rotation_secs")?,
+            account_id: c.registry.account_id.clone(),
+            region: c.registry.region.clone(),
+            max_failures: a.max_failures,
+            failure_window: Duration::from_secs(a.failure_window_secs.max(1)),
+        })
+    }
+
+    /// The issuer of every token this registry signs.
+    fn issuer(&self) -> &str {
+        &self.service
+    }
+
+    pub fn principal_arn(&self, kind: PrincipalKind, name: &str) -> String {
+        let kind = match kind {
+            PrincipalKind::User => "user",
+            PrincipalKind::Robot => "role",
+        };
+        format!("arn:aws:iam::{}:{kind}/{name}", self.account_id)
+    }
+
+    pub fn repository_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:ecr:{}:{}:repository/{name}",
+            self.region, self.account_id
+        )
+    }
+}
+
+/// The administrator policy attached to the first principal.
+pub const ADMIN_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#;
+pub const ADMIN_POLICY_NAME: &str = "AdministratorAccess";
+
+/// Policy names, principal names: what IAM allows for user names.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+struct KeyEntry {
+    principal: String,
+    secret: String,
+    disabled: bool,
+}
+
+/// Everything authentication and authorization read, immutable once built.
+pub struct Snapshot {
+    generation: i64,
+    principals: HashMap<String, Arc<PrincipalEntry>>,
+    keys: HashMap<String, KeyEntry>,
+    registry_policy: Option<Arc<Policy>>,
+    repository_policies: HashMap<String, Arc<Policy>>,
+    /// Newest first.
+    signing: Vec<SigningKey>,
+}
+
+/// A stored policy the parser refuses (say, a newer server wrote it) must not silently widen
+/// access by being skipped: it is replaced by one that denies everything.
+fn deny_all(kind: PolicyKind) -> Arc<Policy> {
+    let text = match kind {
+        PolicyKind::Identity => r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+        PolicyKind::Resource => r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"*"}]}"#,
+    };
+    Arc::new(Policy::parse(text, kind).unwrap_or_else(|e| panic!("built-in policy: {e}")))
+}
+
+fn parse_stored(text: &str, kind: PolicyKind, what: &str) -> Arc<Policy> {
+    match Policy::parse(text, kind) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            tracing::error!(policy = what, error = %e, "stored policy is invalid; it denies everything until replaced");
+            deny_all(kind)
+        }
+    }
+}
+
+impl Snapshot {
+    fn build(
+        data: store::AuthData,
+        key: &ServerKey,
+        settings: &AuthSettings,
+    ) -> Snapshot {
+        let mut policies: HashMap<String, Vec<Arc<Policy>>> = HashMap::new();
+        for p in &data.identity_policies {
+            policies
+                .entry(p.principal.clone())
+                .or_default()
+                .push(parse_stored(
+                    &p.document,
+                    PolicyKind::Identity,
+                    &format!("{}/{}", p.principal, p.name),
+                ));
+        }
+        let mut key_ids: HashMap<String, Vec<String>> = HashMap::new();
+        let mut keys = HashMap::new();
+        for k in data.keys {
+            let secret = match key.open("access-key", &k.secret) {
+                Ok(s) => String::from_utf8_lossy(&s).into_owned(),
+                Err(e) => {
+                    tracing::error!(access_key = %k.id, error = %e, "cannot open an access key's secret; it will not authenticate");
+                    continue;
+                }
+            };
+            key_ids.entry(k.principal.clone()).or_default().push(k.id.clone());
+            keys.insert(
+                k.id,
+                KeyEntry {
+                    principal: k.principal,
+                    secret,
+                    disabled: k.disabled,
+                },
+            );
+        }
+        let principals = data
+            .principals
+            .into_iter()
+            .map(|p| {
+                let entry = PrincipalEntry {
+                    info: PrincipalInfo {
+                        arn: settings.principal_arn(p.kind, &p.name),
+                        account: settings.account_id.clone(),
+                    },
+                    policies: policies.remove(&p.name).unwrap_or_default(),
+                    keys: key_ids.remove(&p.name).unwrap_or_default(),
+                    name: p.name.clone(),
+                    id: p.id,
+                    kind: p.kind,
+                    disabled: p.disabled,
+                };
+                (p.name, Arc::new(entry))
+            })
+            .collect();
+        let mut registry_policy = None;
+        let mut repository_policies = HashMap::new();
+        for (scope, doc) in data.resource_policies {
+            let p = parse_stored(
+                &doc,
+                PolicyKind::Resource,
+                if scope.is_empty() { "registry" } else { &scope },
+            );
+            if scope == store::REGISTRY_SCOPE {
+                registry_policy = Some(p);
+            } else {
+                repository_policies.insert(scope, p);
+            }
+        }
+        let mut signing: Vec<SigningKey> = data
+            .signing_keys
+            .iter()
+            .filter_map(|k| match key.open("signing-key", &k.secret) {
+                Ok(secret) => Some(SigningKey::new(k.kid.clone(), &secret, k.created_at)),
+                Err(e) => {
+                    tracing::error!(kid = %k.kid, error = %e, "cannot open a token signing key");
+                    None
+                }
+            })
+            .collect();
+        signing.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.kid.cmp(&b.kid)));
+        Snapshot {
+            generation: data.generation,
+            principals,
+            keys,
+            registry_policy,
+            repository_policies,
+            signing,
+        }
+    }
+}
+
+/// A bearer token that passed signature and claim checks, remembered until it expires.
+struct VerifiedToken {
+    claims: Claims,
+    access: Arc<Vec<Access>>,
+}
+
+/// Bound on remembered tokens (each a few hundred bytes).
+const TOKEN_CACHE_MAX: usize = 20_000;
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// A token issued by the token endpoint.
+pub struct IssuedToken {
+    pub token: String,
+    /// What it grants (the subset of what was asked that policies allow).
+    pub access: Vec<Access>,
+    pub expires_in: i64,
+    pub issued_at: i64,
+}
+
+/// Credentials created for a principal: the secret is shown once.
+pub struct NewKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+pub struct Auth {
+    settings: AuthSettings,
+    store: Arc<dyn IdentityStore>,
+    key: ServerKey,
+    snapshot: RwLock<Arc<Snapshot>>,
+    limiter: ratelimit::FailureLimiter,
+    verified: Mutex<HashMap<String, Arc<VerifiedToken>>>,
+}
+
+impl Auth {
+    /// Load the server key and the identity tables. Does not write anything.
+    pub async fn open(
+        config: &Config,
+        store: Arc<dyn IdentityStore>,
+    ) -> Result<Auth, AuthError> {
+        let settings = AuthSettings::from_config(config)?;
+        let key = match &config.auth.server_key {
+            Some(k) => ServerKey::from_base64(&k.0)?,
+            None => match config.metadata.backend {
+                crate::config::MetadataBackend::Sqlite => {
+                    ServerKey::load_or_create(&config.data_dir.join("server.key"))?
+                }
+                crate::config::MetadataBackend::Postgres => {
+                    return Err(AuthError::Config(
+                        "auth.server_key (BERTH_AUTH__SERVER_KEY) is required with PostgreSQL: \
+                         every replica must share it; `berth generate-key` makes one"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        let data = store.load().await?;
+        let snapshot = Snapshot::build(data, &key, &settings);
+        Ok(Auth {
+            limiter: ratelimit::FailureLimiter::new(settings.max_failures, settings.failure_window),
+            settings,
+            store,
+            key,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            verified: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
+    pub fn store(&self) -> &Arc<dyn IdentityStore> {
+        &self.store
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reload the identity tables if they changed; true if they did.
+    pub async fn refresh(&self) -> Result<bool, MetaError> {
+        let current = self.snapshot().generation;
+        if self.store.generation().await? == current {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+
+    /// Reload the identity tables now.
+    pub async fn reload(&self) -> Result<(), MetaError> {
+        let data = self.store.load().await?;
+        let snapshot = Arc::new(Snapshot::build(data, &self.key, &self.settings));
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
+        Ok(())
+    }
+
+    /// Make sure a signing key young enough to sign with exists, and drop keys no unexpired
+    /// token can name. Safe on any number of replicas at once (at worst two new keys).
+    pub async fn rotate_keys(&self) -> Result<(), AuthError> {
+        let now_ms = now_secs() * 1000;
+        let rotation_ms = self.settings.rotation * 1000;
+        let snap = self.snapshot();
+        let fresh = snap
+            .signing
+            .first()
+            .is_some_and(|k| now_ms - k.created_at < rotation_ms);
+        if !fresh {
+            let secret = crypto::random_bytes(32)?;
+            self.store
+                .add_signing_key(&store::SigningKeyRow {
+                    kid: crypto::random_token(9)?,
+                    secret: self.key.seal("signing-key", &secret)?,
+                    created_at: now_ms,
+                })
+                .await?;
+            tracing::info!("made a new token signing key");
+        }
+        // A key signs for `rotation`, and its longest-lived tokens (login passwords) outlive
+        // that by `login_ttl`.
+        let keep_ms = rotation_ms + self.settings.login_ttl.max(self.settings.token_ttl) * 1000 + 60_000;
+        if snap.signing.iter().any(|k| now_ms - k.created_at > keep_ms) {
+            self.store.delete_signing_keys_before(now_ms - keep_ms).await?;
+        }
+        if !fresh {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Keep the in-memory tables current and the keys rotated; runs for the server's life.
+    pub async fn maintain(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "cannot reload identities; serving the last ones loaded");
+            }
+            if n % 60 == 0 {
+                if let Err(e) = self.rotate_keys().await {
+                    tracing::warn!(error = %e, "token key rotation failed");
+                }
+                if let Err(e) = self.store.delete_expired_refresh_tokens(now_secs()).await {
+                    tracing::warn!(error = %e, "cannot delete expired refresh tokens");
+                }
+                self.prune_token_cache();
+            }
+            n += 1;
+        }
+    }
+
+    fn prune_token_cache(&self) {
+        let now = now_secs();
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, v| v.claims.exp > now);
+    }
+
+    // ---- identities --------------------------------------------------------------------
+
+    /// On a registry's first start: create `admin` with full access and an access key.
+    /// Returns the credentials to show once, or `None` if this was done before.
+    pub async fn bootstrap(&self) -> Result<Option<NewKey>, AuthError> {
+        let now_ms = now_secs() * 1000;
+        let p = PrincipalRow {
+            name: "admin".into(),
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: PrincipalKind::User,
+            disabled: false,
+            created_at: now_ms,
+        };
+        let (row, new) = self.new_key_row("admin", now_ms)?;
+        let policy = IdentityPolicyRow {
+            principal: "admin".into(),
+            name: ADMIN_POLICY_NAME.into(),
+            document: ADMIN_POLICY.into(),
+        };
+        if self.store.bootstrap(&p, &row, &policy).await? {
+            self.reload().await?;
+            Ok(Some(new))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn new_key_row(&self, principal: &str, now_ms: i64) -> Result<(AccessKeyRow, NewKey), AuthError> {
+        let id = crypto::new_access_key_id()?;
+        let secret = crypto::new_secret_access_key()?;
+        Ok((
+            AccessKeyRow {
+                id: id.clone(),
+                principal: principal.into(),
+                secret: self.key.seal("access-key", secret.as_bytes())?,
+                disabled: false,
+                created_at: now_ms,
+            },
+            NewKey {
+                access_key_id: id,
+                secret_access_key: secret,
+            },
+        ))
+    }
+
+    pub async fn create_principal(&self, name: &str, kind: PrincipalKind) -> Result<(), AuthError> {
+        if !valid_name(name) {
+            return Err(AuthError::Invalid(format!(
+                "principal name {name:?} must be 1-64 characters of letters, digits and +=,.@_-"
+            )));
+        }
+        let row = PrincipalRow {
+            name: name.into(),
+            id: uuid::Uuid::new_v4().to_string(),
+            kind,
+            disabled: false,
+            created_at: now_secs() * 1000,
+        };
+        if !self.store.create_principal(&row).await? {
+            return Err(AuthError::Conflict(format!("principal {name} already exists")));
+        }
+        Ok(())
+    }
+
+    pub async fn create_access_key(&self, principal: &str) -> Result<NewKey, AuthError> {
+        let (row, new) = self.new_key_row(principal, now_secs() * 1000)?;
+        if !self.store.create_access_key(&row).await? {
+            return Err(AuthError::NotFound(format!("no principal named {principal}")));
+        }
+        Ok(new)
+    }
+
+    /// Attach (or replace) an identity policy after validating it.
+    pub async fn put_identity_policy(
+        &self,
+        principal: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), AuthError> {
+        if !valid_name(name) {
+            return Err(AuthError::Invalid(format!(
+                "policy name {name:?} must be 1-64 characters of letters, digits and +=,.@_-"
+            )));
+        }
+        Policy::parse(document, PolicyKind::Identity)?;
+        let row = IdentityPolicyRow {
+            principal: principal.into(),
+            name: name.into(),
+            document: document.into(),
+        };
+        if !self.store.put_identity_policy(&row, now_secs() * 1000).await? {
+            return Err(AuthError::NotFound(format!("no principal named {principal}")));
+        }
+        Ok(())
+    }
+
+    /// Set a repository's policy (`Some(name)`) or the registry policy (`None`).
+    pub async fn put_resource_policy(
+        &self,
+        repository: Option<&RepositoryName>,
+        document: &str,
+    ) -> Result<(), AuthError> {
+        Policy::parse(document, PolicyKind::Resource)?;
+        let scope = repository.map(|r| r.as_str()).unwrap_or(store::REGISTRY_SCOPE);
+        self.store
+            .put_resource_policy(scope, document, now_secs() * 1000)
+            .await?;
+        Ok(())
+    }
+
+    /// An ECR-style login password for `principal`, bound to the access key it was asked
+    /// with: usable as the Basic password of user `AWS` until it expires (12 hours by default).
+    pub fn issue_login_password(&self, caller: &Caller) -> Result<(String, i64), AuthError> {
+        let p = caller
+            .principal
+            .as_ref()
+            .ok_or_else(|| AuthError::Invalid("anonymous callers get no login password".into()))?;
+        let now = now_secs();
+        let claims = Claims {
+            iss: self.settings.issuer().into(),
+            sub: p.name.clone(),
+            aud: token::LOGIN_AUDIENCE.into(),
+            exp: now + self.settings.login_ttl,
+            nbf: now,
+            iat: now,
+            jti: crypto::random_token(12)?,
+            access: Vec::new(),
+            pid: Some(p.id.clone()),
+            akid: caller.access_key.clone(),
+        };
+        let token = self.sign(&claims)?;
+        Ok((token, claims.exp))
+    }
+
+    /// A login password for an access key, as `GetAuthorizationToken` would give its owner.
+    pub fn login_password_for_key(&self, access_key_id: &str) -> Result<(String, i64), AuthError> {
+        let snap = self.snapshot();
+        let k = snap
+            .keys
+            .get(access_key_id)
+            .ok_or_else(|| AuthError::NotFound(format!("no access key {access_key_id}")))?;
+        if k.disabled {
+            return Err(AuthError::Invalid(format!("access key {access_key_id} is disabled")));
+        }
+        let p = snap
+            .principals
+            .get(&k.principal)
+            .ok_or_else(|| AuthError::NotFound(format!("no principal {}", k.principal)))?;
+        let caller = Caller {
+            principal: Some(p.clone()),
+            access_key: Some(access_key_id.to_owned()),
+            token_access: None,
+            source: None,
+            secure: false,
+        };
+        self.issue_login_password(&caller)
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
+        let snap = self.snapshot();
+        let key = snap
+            .signing
+            .first()
+            .ok_or_else(|| AuthError::Config("no token signing key yet".into()))?;
+        key.sign(claims)
+            .map_err(|e| AuthError::Config(format!("cannot sign a token: {e}")))
+    }
+
+    // ---- authentication ----------------------------------------------------------------
+
+    /// Resolve a request's credentials. No credentials is not a failure: it is the anonymous
+    /// caller, whom only policies granting `"*"` let in.
+    pub fn authenticate(
+        &self,
+        creds: &Credentials,
+        source: Option<IpAddr>,
+    ) -> Result<Caller, AuthFailure> {
+        match creds {
+            Credentials::None => Ok(Caller::anonymous(source)),
+            Credentials::Malformed => Err(AuthFailure::Invalid(
+                "the Authorization header is not valid Basic or Bearer credentials",
+            )),
+            Credentials::Basic { user, password } => self.basic(user, password, source),
+            Credentials::Bearer(token) => self.bearer(token, source),
+        }
+    }
+
+    fn limiter_keys(source: Option<IpAddr>, user: Option<&str>) -> Vec<String> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(ip) = source {
+            keys.push(format!("ip:{ip}"));
+        }
+        if let Some(u) = user {
+            keys.push(format!("user:{}", u.chars().take(128).collect::<String>()));
+        }
+        keys
+    }
+
+    fn check_limits(&self, keys: &[String]) -> Result<(), AuthFailure> {
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        match self.limiter.blocked(&refs, Instant::now()) {
+            Some(d) => Err(AuthFailure::RateLimited(d)),
+            None => Ok(()),
+        }
+    }
+
+    fn record_failure(&self, keys: &[String]) {
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.limiter.fail(&refs, Instant::now());
+    }
+
+    /// Username and password: an access key id and its secret, a principal's name and one of
+    /// its keys' secrets, or `AWS` and a login password.
+    pub fn basic(
+        &self,
+        user: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Caller, AuthFailure> {
+        let keys = Self::limiter_keys(source, Some(user));
+        self.check_limits(&keys)?;
+        let result = if user == "AWS" {
+            self.login_password(password, source)
+        } else {
+            self.access_key_login(user, password, source)
+        };
+        if let Err(AuthFailure::Invalid(_) | AuthFailure::Expired) = &result {
+            self.record_failure(&keys);
+        }
+        result
+    }
+
+    fn access_key_login(
+        &self,
+        user: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Caller, AuthFailure> {
+        const BAD: AuthFailure = AuthFailure::Invalid("invalid username or password");
+        let snap = self.snapshot();
+        let candidates: Vec<&String> = if snap.keys.contains_key(user) {
+            vec![snap.keys.get_key_value(user).map(|(k, _)| k).ok_or(BAD)?]
+        } else if let Some(p) = snap.principals.get(user) {
+            p.keys.iter().collect()
+        } else {
+            // Spend the same time as a real comparison, so names cannot be probed by timing.
+            let _ = password.as_bytes().ct_eq(user.as_bytes());
+            return Err(BAD);
+        };
+        for id in candidates {
+            let Some(k) = snap.keys.get(id) else { continue };
+            if !bool::from(k.secret.as_bytes().ct_eq(password.as_bytes())) {
+                continue;
+            }
+            if k.disabled {
+                return Err(AuthFailure::Invalid("the access key is disabled"));
+            }
+            let p = snap.principals.get(&k.principal).ok_or(BAD)?;
+            if p.disabled {
+                return Err(AuthFailure::Invalid("the principal is disabled"));
+            }
+            return Ok(Caller {
+                principal: Some(p.clone()),
+                access_key: Some(id.clone()),
+                token_access: None,
+                source,
+                secure: false,
+            });
+        }
+        Err(BAD)
+    }
+
+    fn login_password(&self, password: &str, source: Option<IpAddr>) -> Result<Caller, AuthFailure> {
+        let snap = self.snapshot();
+        let claims = token::verify(
+            password,
+            &snap.signing,
+            self.settings.issuer(),
+            token::LOGIN_AUDIENCE,
+        )
+        .map_err(|e| match e {
+            TokenError::Expired => {
+                AuthFailure::Invalid("your authorization token has expired; reauthenticate and try again")
+            }
+            TokenError::Invalid => AuthFailure::Invalid("invalid username or password"),
+        })?;
+        let principal = self.live_principal(&snap, &claims)?;
+        Ok(Caller {
+            principal,
+            access_key: claims.akid,
+            token_access: None,
+            source,
+            secure: false,
+        })
+    }
+
+    /// The principal a token names, if it (and the key it came from) is still in good standing.
+    fn live_principal(
+        &self,
+        snap: &Snapshot,
+        claims: &Claims,
+    ) -> Result<Option<Arc<PrincipalEntry>>, AuthFailure> {
+        if claims.sub.is_empty() {
+            return Ok(None);
+        }
+        let p = snap
+            .principals
+            .get(&claims.sub)
+            .filter(|p| Some(&p.id) == claims.pid.as_ref())
+            .ok_or(AuthFailure::Invalid("the token's principal no longer exists"))?;
+        if p.disabled {
+            return Err(AuthFailure::Invalid("the principal is disabled"));
+        }
+        if let Some(akid) = &claims.akid {
+            match snap.keys.get(akid) {
+                Some(k) if !k.disabled && k.principal == p.name => {}
+                _ => return Err(AuthFailure::Invalid("the access key behind this token is disabled or deleted")),
+            }
+        }
+        Ok(Some(p.clone()))
+    }
+
+    fn bearer(&self, token: &str, source: Option<IpAddr>) -> Result<Caller, AuthFailure> {
+        let now = now_secs();
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned();
+        let verified = match cached {
+            Some(v) if v.claims.exp > now => v,
+            Some(_) => return Err(AuthFailure::Expired),
+            None => {
+                let keys = Self::limiter_keys(source, None);
+                self.check_limits(&keys)?;
+                let snap = self.snapshot();
+                let claims = match token::verify(
+                    token,
+                    &snap.signing,
+                    self.settings.issuer(),
+                    &self.settings.service,
+                ) {
+                    Ok(c) => c,
+                    Err(TokenError::Expired) => return Err(AuthFailure::Expired),
+                    Err(TokenError::Invalid) => {
+                        self.record_failure(&keys);
+                        return Err(AuthFailure::Invalid("the bearer token is not valid"));
+                    }
+                };
+                let v = Arc::new(VerifiedToken {
+                    access: Arc::new(claims.access.clone()),
+                    claims,
+                });
+                let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= TOKEN_CACHE_MAX {
+                    cache.retain(|_, v| v.claims.exp > now);
+                    if cache.len() >= TOKEN_CACHE_MAX {
+                        cache.clear();
+                    }
+                }
+                cache.insert(token.to_owned(), v.clone());
+                v
+            }
+        };
+        let snap = self.snapshot();
+        let principal = self.live_principal(&snap, &verified.claims)?;
+        Ok(Caller {
+            principal,
+            access_key: verified.claims.akid.clone(),
+            token_access: Some(verified.access.clone()),
+            source,
+            secure: false,
+        })
+    }
+
+    // ---- authorization -------------------------------------------------------------------
+
+    /// THE authorization decision. Every request on every surface comes through here.
+    pub fn authorize(&self, caller: &Caller, action: Action, resource: Resource<'_>) -> Decision {
+        if !self.settings.enabled {
+            return Decision::Allow;
+        }
+        let snap = self.snapshot();
+        let deny = |reason| {
+            Decision::Deny(if caller.is_anonymous() && reason != Denial::InsufficientScope {
+                Denial::NoCredentials
+            } else {
+                reason
+            })
+        };
+        if let Some(p) = &caller.principal {
+            // The snapshot may have changed since authentication.
+            if snap.principals.get(&p.name).is_none_or(|cur| cur.disabled || cur.id != p.id) {
+                return Decision::Deny(Denial::Implicit);
+            }
+        }
+        if let Some(access) = &caller.token_access {
+            let covered = match resource {
+                Resource::Repository(name) => action
+                    .scope_actions()
+                    .iter()
+                    .any(|a| scope::grants(access, name.as_str(), *a)),
+                Resource::Registry => match action {
+                    Action::DescribeRepositories => scope::grants_catalog(access),
+                    _ => false,
+                },
+            };
+            if !covered {
+                return Decision::Deny(Denial::InsufficientScope);
+            }
+        }
+        let arn;
+        let (resource_arn, repo_policy) = match resource {
+            Resource::Repository(name) => {
+                arn = self.settings.repository_arn(name.as_str());
+                (arn.as_str(), snap.repository_policies.get(name.as_str()))
+            }
+            Resource::Registry => ("*", None),
+        };
+        let current = caller
+            .principal
+            .as_ref()
+            .and_then(|p| snap.principals.get(&p.name));
+        let identity: Vec<&Policy> = current
+            .map(|p| p.policies.iter().map(|x| &**x).collect())
+            .unwrap_or_default();
+        let resource_policies: Vec<&Policy> = repo_policy
+            .into_iter()
+            .chain(snap.registry_policy.as_ref())
+            .map(|x| &**x)
+            .collect();
+        let context = self.context(caller);
+        let req = policy::Request {
+            principal: current.map(|p| &p.info),
+            action: action.as_str(),
+            resource: resource_arn,
+            context: &context,
+        };
+        match policy::evaluate(&identity, &resource_policies, &req) {
+            policy::Decision::Allow => Decision::Allow,
+            policy::Decision::ExplicitDeny => deny(Denial::Explicit),
+            policy::Decision::ImplicitDeny => deny(Denial::Implicit),
+        }
+    }
+
+    /// The condition keys a request supplies.
+    fn context(&self, caller: &Caller) -> policy::Context {
+        let mut c = policy::Context::new();
+        if let Some(ip) = caller.source {
+            c.set("aws:SourceIp", ip.to_string());
+        }
+        c.set("aws:SecureTransport", if caller.secure { "true" } else { "false" });
+        let now = now_secs();
+        c.set("aws:EpochTime", now.to_string());
+        if let Some(t) = time_iso8601(now) {
+            c.set("aws:CurrentTime", t);
+        }
+        if let Some(p) = &caller.principal {
+            c.set("aws:PrincipalArn", p.info.arn.clone());
+            c.set("aws:PrincipalAccount", p.info.account.clone());
+            c.set("aws:username", p.name.clone());
+            c.set("aws:userid", p.id.clone());
+            c.set(
+                "aws:PrincipalType",
+                match p.kind {
+                    PrincipalKind::User => "User",
+                    PrincipalKind::Robot => "AssumedRole",
+                },
+            );
+        } else {
+            c.set("aws:PrincipalType", "Anonymous");
+        }
+        c
+    }
+
+    // ---- the token service ---------------------------------------------------------------
+
+    /// A registry token for `caller` holding the subset of `scopes` it is allowed.
+    pub fn issue_token(&self, caller: &Caller, scopes: &[Scope]) -> Result<IssuedToken, AuthError> {
+        // Grants are decided without any token bound: the caller here authenticated directly.
+        let direct = Caller {
+            token_access: None,
+            ..caller.clone()
+        };
+        let mut access = Vec::new();
+        for s in scopes {
+            match s {
+                Scope::Repository { name, actions } => {
+                    let granted: Vec<ScopeAction> = actions
+                        .iter()
+                        .copied()
+                        .filter(|a| self.grantable(&direct, name, *a))
+                        .collect();
+                    if !granted.is_empty() {
+                        access.push(Access::repository(name, &granted));
+                    }
+                }
+                // Listing is filtered per repository; any caller may ask.
+                Scope::Catalog => access.push(Access::catalog()),
+            }
+        }
+        let now = now_secs();
+        let claims = Claims {
+            iss: self.settings.issuer().into(),
+            sub: caller.principal.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+            aud: self.settings.service.clone(),
+            exp: now + self.settings.token_ttl,
+            nbf: now,
+            iat: now,
+            jti: crypto::random_token(12)?,
+            access,
+            pid: caller.principal.as_ref().map(|p| p.id.clone()),
+            akid: caller.access_key.clone(),
+        };
+        Ok(IssuedToken {
+            token: self.sign(&claims)?,
+            access: claims.access,
+            expires_in: self.settings.token_ttl,
+            issued_at: now,
+        })
+    }
+
+    /// May a token carry `action` on `name`? If the caller may perform any of the operations
+    /// the scope action stands for.
+    fn grantable(&self, caller: &Caller, name: &RepositoryName, action: ScopeAction) -> bool {
+        let ops: &[Action] = match action {
+            ScopeAction::Pull => &[Action::BatchGetImage, Action::GetDownloadUrlForLayer],
+            ScopeAction::Push => &[
+                Action::InitiateLayerUpload,
+                Action::UploadLayerPart,
+                Action::CompleteLayerUpload,
+                Action::PutImage,
+            ],
+            ScopeAction::Delete => &[Action::BatchDeleteImage],
+        };
+        ops.iter()
+            .any(|a| self.authorize(caller, *a, Resource::Repository(name)).allowed())
+    }
+
+    /// A refresh token (OAuth2 `offline` access) for an authenticated caller.
+    pub async fn create_refresh_token(&self, caller: &Caller) -> Result<String, AuthError> {
+        let p = caller
+            .principal
+            .as_ref()
+            .ok_or_else(|| AuthError::Invalid("anonymous callers get no refresh token".into()))?;
+        let token = format!("brt_{}", crypto::random_token(32)?);
+        let now = now_secs();
+        self.store
+            .create_refresh_token(
+                &sha256_hex(&token),
+                &p.name,
+                caller.access_key.as_deref(),
+                now * 1000,
+                now + self.settings.refresh_ttl,
+            )
+            .await?;
+        Ok(token)
+    }
+
+    /// The caller a refresh token stands for, if it is still good.
+    pub async fn redeem_refresh_token(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Caller, AuthFailure> {
+        let keys = Self::limiter_keys(source, None);
+        self.check_limits(&keys)?;
+        const BAD: AuthFailure = AuthFailure::Invalid("the refresh token is not valid");
+        let row = if token.len() > 512 {
+            None
+        } else {
+            self.store
+                .find_refresh_token(&sha256_hex(token))
+                .await
+                .map_err(|_| AuthFailure::Unavailable)?
+        };
+        let Some(row) = row.filter(|r| !r.revoked && r.expires_at > now_secs()) else {
+            self.record_failure(&keys);
+            return Err(BAD);
+        };
+        let snap = self.snapshot();
+        let p = snap.principals.get(&row.principal).ok_or(BAD)?;
+        if p.disabled {
+            return Err(AuthFailure::Invalid("the principal is disabled"));
+        }
+        if let Some(akid) = &row.access_key {
+            match snap.keys.get(akid) {
+                Some(k) if !k.disabled => {}
+                _ => return Err(AuthFailure::Invalid("the access key behind this token is disabled or deleted")),
+            }
+        }
+        Ok(Caller {
+            principal: Some(p.clone()),
+            access_key: row.access_key,
+            token_access: None,
+            source,
+            secure: false,
+        })
+    }
+}
+
+/// `2026-11-24T10:00:00Z` for epoch seconds (aws:CurrentTime).
+pub fn time_iso8601(t: i64) -> Option<String> {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    Some(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601() {
+        assert_eq!(time_iso8601(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(time_iso8601(1_795_521_600).unwrap(), "2026-11-24T12:00:00Z");
+        assert_eq!(time_iso8601(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn credentials_parse() {
+        use axum::http::HeaderValue;
+        let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let parse = |v: &str| Credentials::from_header(Some(&HeaderValue::from_str(v).unwrap()));
+        assert!(matches!(Credentials::from_header(None), Credentials::None));
+        match parse(&format!("Basic {}", b("AWS:tok:en"))) {
+            Credentials::Basic { user, password } => {
+                assert_eq!(user, "AWS");
+                assert_eq!(password, "tok:en");
+            }
+            _ => panic!("basic"),
+        }
+        assert!(matches!(parse("bearer abc"), Credentials::Bearer(t) if t == "abc"));
+        for bad in ["Basic", "Basic !!!", &format!("Basic {}", b("nocolon")), "Bearer", "Digest x", ""] {
+            assert!(matches!(parse(bad), Credentials::Malformed), "{bad:?}");
+        }
+        let bin = HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap();
+        assert!(matches!(Credentials::from_header(Some(&bin)), Credentials::Malformed));
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["admin", "ci-bot", "a.b@c", "x+y=z,w_"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "a:b", &"x".repeat(65), "é"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
 }

@@ -1,24 +1,41 @@
-//! HTTP surfaces. All share one listener: `/v2` (OCI distribution) and the operational
-//! endpoints (`/healthz`, `/readyz`).
+//! HTTP surfaces. All share one listener: `/v2` (OCI distribution), `/token` (the Docker
+//! token service) and the operational endpoints (`/healthz`, `/readyz`).
 
+pub mod auth;
 pub mod distribution;
+pub mod token;
 
+use crate::auth::Auth;
 use crate::registry::Registry;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use axum::Router;
 use std::sync::Arc;
 
-pub fn router(registry: Arc<Registry>) -> Router {
+/// What every handler may reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub auth: Arc<Auth>,
+}
+
+impl FromRef<AppState> for Arc<Registry> {
+    fn from_ref(s: &AppState) -> Self {
+        s.registry.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v2", any(distribution::base_any))
         .route("/v2/", any(distribution::base_any))
         .route("/v2/{*rest}", any(distribution::dispatch))
+        .route("/token", get(token::get_token).post(token::post_token))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(registry)
+        .with_state(state)
 }
 
 async fn ready(State(reg): State<Arc<Registry>>) -> impl IntoResponse {

@@ -37,11 +37,17 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// not (a ping is a round trip on every request); sqlx also pings each one as it is released.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
+#[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
 }
 
 impl PostgresStore {
+    /// The pool the identity store uses.
+    pub(crate) fn auth_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connect to `url` (`postgres://user:password@host:port/database?...`) with a pool of at
     /// most `max_connections`. One connection is opened now, so a wrong URL or password fails here.
     pub async fn connect(url: &str, max_connections: u32) -> MetaResult<Self> {
@@ -118,6 +124,11 @@ fn conflict(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("40001" | "40P01")),
         _ => false,
     }
+}
+
+/// Map a database error (shared with the identity store, which uses the same database).
+pub(crate) fn sql_err(e: sqlx::Error) -> MetaError {
+    err(e)
 }
 
 fn err(e: sqlx::Error) -> MetaError {

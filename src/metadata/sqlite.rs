@@ -13,9 +13,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+}
+
+/// Map a database error (shared with the identity store, which uses the same database).
+pub(crate) fn sql_err(e: sqlx::Error) -> MetaError {
+    err(e)
 }
 
 fn err(e: sqlx::Error) -> MetaError {
@@ -50,6 +56,11 @@ fn stored(row: sqlx::sqlite::SqliteRow) -> MetaResult<StoredManifest> {
 }
 
 impl SqliteStore {
+    /// The pool the identity store uses (the writer: its writes and its snapshot reads are rare).
+    pub(crate) fn auth_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Open (creating if needed) `path` and apply migrations.
     pub async fn open(path: &Path) -> MetaResult<Self> {
         let base = SqliteConnectOptions::new()

@@ -221,6 +221,33 @@ impl Hasher {
         let (&tag, rest) = state.split_first().ok_or(BadHashState)?;
         let (len, rest) = rest.split_first_chunk::<8>().ok_or(BadHashState)?;
         let len = u64::from_le_bytes(*len);
+        // sha2 serializes its state words, then its count of compressed blocks (u64 for
+        // SHA-256, u128 for SHA-512, little-endian), then the partial block's fill and its bytes. The
+        // count must agree with our byte length: a corrupted count would otherwise overflow
+        // inside sha2 when the hash is finished.
+        let consistent = |words: usize, count_len: usize, block: u128| -> bool {
+            let Some(count) = rest.get(words..words + count_len) else {
+                return false;
+            };
+            let mut c = [0u8; 16];
+            c[..count_len].copy_from_slice(count);
+            let Some(&pos) = rest.get(words + count_len) else {
+                return false;
+            };
+            let pos = pos as u128;
+            u128::from_le_bytes(c)
+                .checked_mul(block)
+                .and_then(|b| b.checked_add(pos))
+                == Some(len as u128)
+        };
+        let ok = match tag {
+            1 => consistent(32, 8, 64),
+            2 => consistent(64, 16, 128),
+            _ => false,
+        };
+        if !ok {
+            return Err(BadHashState);
+        }
         let inner = match tag {
             1 => {
                 let s = SerializedState::<Sha256>::try_from(rest).map_err(|_| BadHashState)?;

@@ -6,7 +6,11 @@ use tokio::task::JoinHandle;
 
 pub struct TestApp {
     pub url: String,
+    /// Sends the administrator's credentials (Basic) on every request.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anonymous: reqwest::Client,
+    pub admin_key: (String, String),
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -19,19 +23,49 @@ pub fn config(dir: &Path) -> Config {
     }
 }
 
+/// The administrator credentials a first start wrote into the data directory.
+pub fn read_admin_credentials(dir: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(dir.join("admin-credentials")).unwrap();
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap()
+            .to_owned()
+    };
+    (field("access_key_id"), field("secret_access_key"))
+}
+
 impl TestApp {
     pub async fn spawn(dir: &Path) -> TestApp {
-        let app = berth::Application::build(&config(dir))
+        let mut app = berth::Application::build(&config(dir))
             .await
             .expect("build app");
         let url = format!("http://{}", app.local_addr());
+        let admin = match app.take_bootstrap_credentials() {
+            Some(k) => (k.access_key_id, k.secret_access_key),
+            None => read_admin_credentials(dir),
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", admin.0, admin.1),
+        );
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Basic {basic}").parse().unwrap(),
+        );
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
         TestApp {
             url,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            anonymous: reqwest::Client::new(),
+            admin_key: admin,
             stop: Some(tx),
             task: Some(task),
         }

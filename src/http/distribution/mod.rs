@@ -5,7 +5,9 @@ pub mod endpoint;
 pub mod error;
 pub mod range;
 
-use crate::auth::{self, Action, Decision, Principal, Resource};
+use crate::auth::{Action, Resource};
+use crate::http::auth::{ClientAddr, Who};
+use crate::http::AppState;
 use crate::oci::{manifest, Algorithm, Digest, Reference, RepositoryName, Tag};
 use crate::registry::Registry;
 use crate::storage::ByteStream;
@@ -17,7 +19,6 @@ use endpoint::Endpoint;
 use error::{Code, OciError};
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
-use std::sync::Arc;
 use tracing::Instrument;
 
 pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
@@ -88,14 +89,8 @@ fn has_body(h: &HeaderMap) -> bool {
     }
 }
 
-fn check(principal: &Principal, action: Action, resource: Resource<'_>) -> Result<()> {
-    match auth::authorize(principal, action, resource) {
-        Decision::Allow => Ok(()),
-        Decision::Deny => Err(OciError::new(
-            Code::Denied,
-            format!("not authorized to perform {action}"),
-        )),
-    }
+fn check(who: &Who<'_>, action: Action, resource: Resource<'_>) -> Result<()> {
+    who.check(action, resource)
 }
 
 fn unsupported(method: &Method) -> OciError {
@@ -150,50 +145,91 @@ pub async fn base() -> Response {
     r
 }
 
-/// `/v2/`: the API version check, and its error for other methods.
-pub async fn base_any(method: Method) -> Response {
-    if method == Method::GET || method == Method::HEAD {
-        return base().await;
-    }
-    let mut r = unsupported(&method).into_response();
+/// `/v2/`: the API version check, and its error for other methods. Without credentials (when
+/// authentication is on) it answers 401 with the challenge: that is how clients discover the
+/// token service.
+pub async fn base_any(
+    State(st): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let mut r = if method != Method::GET && method != Method::HEAD {
+        unsupported(&method).into_response()
+    } else if !st.auth.enabled() {
+        base().await
+    } else {
+        let realm = crate::http::auth::realm(&st.auth, &headers);
+        let bearer = header_str(&headers, &header::AUTHORIZATION)
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+        match crate::http::auth::authenticate(&st.auth, &headers, ip) {
+            Ok((_, true)) => base().await,
+            Ok((_, false)) => crate::http::auth::challenge(
+                &st.auth,
+                &realm,
+                None,
+                None,
+                "authentication required",
+            )
+            .into_response(),
+            Err(f) => crate::http::auth::failure(&st.auth, &realm, f, bearer).into_response(),
+        }
+    };
     r.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     r
 }
 
 /// The one `/v2/<rest>` handler.
+#[allow(clippy::too_many_arguments)]
 pub async fn dispatch(
-    State(reg): State<Arc<Registry>>,
+    State(st): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     method: Method,
     rest: std::result::Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let principal = Principal::Anonymous;
-    let parsed = match rest {
-        Ok(Path(rest)) => Endpoint::parse(&rest),
-        Err(_) => Err(OciError::new(
-            Code::NameInvalid,
-            "the path is not valid percent-encoded UTF-8",
-        )),
-    };
-    let result = match parsed {
-        Ok(ep) => {
-            let span = tracing::info_span!("v2", endpoint = ep.name());
-            handle(
-                &reg,
-                &principal,
-                method,
-                ep,
-                Query::parse(query),
-                &headers,
-                body,
-            )
-            .instrument(span)
-            .await
+    let realm = crate::http::auth::realm(&st.auth, &headers);
+    let result = match crate::http::auth::authenticate(&st.auth, &headers, ip) {
+        Err(f) => {
+            let bearer = header_str(&headers, &header::AUTHORIZATION)
+                .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+            Err(crate::http::auth::failure(&st.auth, &realm, f, bearer))
         }
-        Err(e) => Err(e),
+        Ok((caller, presented)) => {
+            let who = Who {
+                auth: &st.auth,
+                caller,
+                presented,
+                realm,
+            };
+            let parsed = match rest {
+                Ok(Path(rest)) => Endpoint::parse(&rest),
+                Err(_) => Err(OciError::new(
+                    Code::NameInvalid,
+                    "the path is not valid percent-encoded UTF-8",
+                )),
+            };
+            match parsed {
+                Ok(ep) => {
+                    let span = tracing::info_span!("v2", endpoint = ep.name());
+                    handle(
+                        &st.registry,
+                        &who,
+                        method,
+                        ep,
+                        Query::parse(query),
+                        &headers,
+                        body,
+                    )
+                    .instrument(span)
+                    .await
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     resp.headers_mut()
@@ -203,7 +239,7 @@ pub async fn dispatch(
 
 async fn handle(
     reg: &Registry,
-    who: &Principal,
+    who: &Who<'_>,
     method: Method,
     ep: Endpoint,
     q: Query,
@@ -213,10 +249,7 @@ async fn handle(
     let head = method == Method::HEAD;
     match (ep, method.clone()) {
         (Endpoint::Base, Method::GET | Method::HEAD) => Ok(base().await),
-        (Endpoint::Catalog, Method::GET) => {
-            check(who, Action::DescribeRepositories, Resource::Registry)?;
-            catalog(reg, &q).await
-        }
+        (Endpoint::Catalog, Method::GET) => catalog(reg, who, &q).await,
         (Endpoint::Tags(name), Method::GET) => {
             check(who, Action::ListImages, Resource::Repository(&name))?;
             tags(reg, &name, &q).await
@@ -283,15 +316,61 @@ fn parse_upload_id(id: &str) -> Result<String> {
 
 // ---- listings -----------------------------------------------------------------------------
 
-async fn catalog(reg: &Registry, q: &Query) -> Result<Response> {
+/// The catalog lists only repositories the caller may see (describe or pull). Pages are
+/// filled from the database in batches until `n` visible names are found.
+async fn catalog(reg: &Registry, who: &Who<'_>, q: &Query) -> Result<Response> {
     let (last, n) = page(q)?;
-    let mut repos = if n == 0 {
-        Vec::new()
-    } else {
-        reg.catalog(last.as_deref(), n + 1).await?
+    if who.auth.enabled() {
+        if !who.presented {
+            return Err(who.challenge(
+                Some("registry:catalog:*"),
+                None,
+                "authentication required",
+            ));
+        }
+        if let Some(access) = &who.caller.token_access {
+            if !crate::auth::scope::grants_catalog(access) {
+                return Err(who.challenge(
+                    Some("registry:catalog:*"),
+                    Some("insufficient_scope"),
+                    "the token does not grant registry:catalog:*",
+                ));
+            }
+        }
+    }
+    // Visibility is the principal's own, whatever repositories its token names.
+    let direct = crate::auth::Caller {
+        token_access: None,
+        ..who.caller.clone()
     };
-    let more = repos.len() > n as usize;
-    repos.truncate(n as usize);
+    let visible = |name: &str| -> bool {
+        let Ok(name) = name.parse::<RepositoryName>() else {
+            return false;
+        };
+        let r = Resource::Repository(&name);
+        who.auth.authorize(&direct, Action::DescribeRepositories, r).allowed()
+            || who.auth.authorize(&direct, Action::BatchGetImage, r).allowed()
+    };
+    let mut repos: Vec<String> = Vec::new();
+    let mut cursor = last;
+    let mut more = false;
+    while n > 0 {
+        let batch = reg.catalog(cursor.as_deref(), n + 1).await?;
+        let exhausted = batch.len() <= n as usize;
+        cursor = batch.last().cloned();
+        for name in batch {
+            if visible(&name) {
+                if repos.len() == n as usize {
+                    more = true;
+                    break;
+                }
+                repos.push(name);
+            }
+        }
+        if more || exhausted {
+            break;
+        }
+    }
     let body = serde_json::to_vec(&serde_json::json!({ "repositories": repos }))
         .map_err(|e| OciError::new(Code::Unknown, e.to_string()))?;
     let mut r = json_response(StatusCode::OK, "application/json", body);
@@ -588,7 +667,7 @@ fn digest_param(q: &Query) -> Result<Option<Digest>> {
 
 async fn start_upload(
     reg: &Registry,
-    who: &Principal,
+    who: &Who<'_>,
     name: &RepositoryName,
     q: &Query,
     h: &HeaderMap,
@@ -600,8 +679,7 @@ async fn start_upload(
         })?;
         if let Some(from) = from.and_then(|f| f.parse::<RepositoryName>().ok()) {
             // Mounting reads the source: the caller must be allowed to pull from it.
-            let may_read = auth::authorize(who, Action::BatchGetImage, Resource::Repository(&from))
-                == Decision::Allow;
+            let may_read = who.allows(Action::BatchGetImage, Resource::Repository(&from));
             if may_read && reg.mount_blob(name, &from, &d).await?.is_some() {
                 return Ok(blob_created(name, &d));
             }
@@ -635,7 +713,7 @@ async fn start_upload(
 #[allow(clippy::too_many_arguments)]
 async fn upload(
     reg: &Registry,
-    who: &Principal,
+    who: &Who<'_>,
     name: &RepositoryName,
     id: &str,
     method: Method,
