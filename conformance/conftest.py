@@ -39,7 +39,7 @@ def pytest_runtest_makereport(item, call):
 def client(registry, request):
     """An HTTP client for the registry.  Any 5xx answer during a test that otherwise passed
     fails it (as a teardown error naming the request)."""
-    c = ocihelp.Client(registry.url)
+    c = ocihelp.Client(registry.url, auth=getattr(registry, "auth", None))
     yield c
     call = getattr(request.node, "rep_call", None)
     if call is not None and call.passed:

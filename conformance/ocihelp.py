@@ -4,6 +4,7 @@ Only the standard library and `requests` are used.  Every helper talks to the
 registry through a `Client`, which records every response with a 5xx status so
 that the suite can fail any test in which the registry answered 500.
 """
+import base64
 import hashlib
 import http.client
 import json
@@ -91,9 +92,11 @@ def config_bytes() -> bytes:
 class Client:
     """A requests.Session bound to the registry's base URL."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, auth=None):
         self.base = base_url.rstrip("/")
         self.session = requests.Session()
+        # (user, password) sent as Basic credentials on every request.
+        self.session.auth = auth
         # Ordinary requests accept every manifest type the registry may store; tests about
         # content negotiation override or remove this header explicitly.
         self.session.headers["Accept"] = DEFAULT_ACCEPT
@@ -151,6 +154,10 @@ class Client:
             conn.putrequest(method, raw_path, skip_accept_encoding=True)
             body = body or b""
             hdrs = dict(headers or {})
+            if self.session.auth and not any(k.lower() == "authorization" for k in hdrs):
+                user, password = self.session.auth
+                token = base64.b64encode(f"{user}:{password}".encode()).decode()
+                hdrs["Authorization"] = "Basic " + token
             if body or method in ("PUT", "POST", "PATCH"):
                 hdrs.setdefault("Content-Length", str(len(body)))
             for k, v in hdrs.items():

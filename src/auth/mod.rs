@@ -17,6 +17,8 @@ pub mod policy;
 pub mod ratelimit;
 pub mod scope;
 pub mod store;
+#[doc(hidden)]
+pub mod suite; // the identity store's behaviour suite, shared with tests/backends
 pub mod token;
 
 use crate::config::Config;
@@ -1274,6 +1276,13 @@ pub fn time_iso8601(t: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_identity_store_passes_the_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::metadata::sqlite::SqliteStore::open_temp(dir.path()).await;
+        suite::run(&store).await;
+    }
 
     #[test]
     fn iso8601() {

@@ -17,8 +17,12 @@ import requests
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 
-from berth_server import BerthServer  # noqa: E402
+import base64  # noqa: E402
+
+from berth_server import BerthServer, auto_auth  # noqa: E402
 from services import Garage, Postgres  # noqa: E402
+
+auto_auth()
 
 MIB = 1024 * 1024
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -35,6 +39,9 @@ class Cluster:
         self.garage = garage
         self.database_url = database_url or Postgres.fresh_database_url()
         self.prefix = f"t-{uuid.uuid4().hex}/"
+        # Replicas share the server key; the first one's first start makes the administrator.
+        self.server_key = base64.b64encode(os.urandom(32)).decode()
+        self.admin = None
         self.replicas = [self.new_replica() for _ in range(n)]
 
     def env(self):
@@ -43,10 +50,14 @@ class Cluster:
                     BERTH_METADATA__URL=self.database_url,
                     BERTH_STORAGE__BACKEND="s3",
                     BERTH_STORAGE__PREFIX=self.prefix,
+                    BERTH_AUTH__SERVER_KEY=self.server_key,
                     BERTH_LOG__FILTER="info")
 
     def new_replica(self):
-        return BerthServer(env=self.env()).start()
+        r = BerthServer(env=self.env(), admin=self.admin).start()
+        if self.admin is None:
+            self.admin = r.admin
+        return r
 
     def replace(self, i):
         """Start a new replica in place of replica i (which was killed)."""

@@ -597,3 +597,12 @@ impl Drop for Proxy {
         self.connections.lock().unwrap().abort_all();
     }
 }
+
+#[tokio::test]
+async fn postgres_identity_store_passes_the_suite() {
+    let url = own_database("identity").await;
+    let store = store_at(&url).await;
+    berth::auth::suite::run(&store).await;
+    store.close().await;
+    drop_database(&url).await;
+}

@@ -4,6 +4,9 @@ Environment:
   REGISTRY_URL   use this running registry instead of starting one (e.g. http://127.0.0.1:5000)
   BERTH_BIN      the berth binary to start (default: target/release/berth, then target/debug/berth)
   BERTH_CONFIG   optional config file passed with --config
+  REGISTRY_USER, REGISTRY_PASSWORD
+                 credentials for REGISTRY_URL (a started server uses the administrator
+                 credentials its first start wrote to the data directory)
   BERTH_TEST_DEPLOYMENT
                  `embedded` (default: SQLite + files in the data directory) or `production`:
                  every server gets a fresh PostgreSQL database (scripts/postgres.sh newdb) and
@@ -17,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import base64
 import urllib.request
 import uuid
 
@@ -51,6 +55,8 @@ def production_env(database_url=None, prefix=None):
         if not os.environ.get(k):
             raise RuntimeError(f"{k} is not set: run scripts/test.sh (it starts Garage)")
     return {
+        # Replicas of one registry must share the server key that seals stored secrets.
+        "BERTH_AUTH__SERVER_KEY": base64.b64encode(os.urandom(32)).decode(),
         "BERTH_METADATA__BACKEND": "postgres",
         "BERTH_METADATA__URL": database_url or fresh_database_url(),
         "BERTH_STORAGE__BACKEND": "s3",
@@ -67,7 +73,13 @@ def free_port():
 class BerthServer:
     """A berth process on 127.0.0.1:<free port> with its own data directory."""
 
-    def __init__(self, data_dir=None, port=None, extra_args=(), env=None):
+    # Every server started in this process, for `auto_auth`.
+    started = []
+
+    def __init__(self, data_dir=None, port=None, extra_args=(), env=None, admin=None):
+        """`admin`: the (access key id, secret) of a registry whose first start happened
+        elsewhere (another replica); by default read from this server's data directory."""
+        self._admin = admin
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="berth-test-")
         self.port = port or free_port()
@@ -93,6 +105,30 @@ class BerthServer:
 
     health_path = "/healthz"
 
+    @property
+    def admin(self):
+        """The administrator's (access key id, secret access key)."""
+        if self._admin is None:
+            self._admin = read_admin_credentials(self.data_dir)
+        return self._admin
+
+    @property
+    def auth(self):
+        """Credentials for requests (`requests.get(..., auth=server.auth)`)."""
+        return self.admin
+
+    def auth_header(self):
+        user, password = self.admin
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def cli(self, *args, input=None, check=True):
+        """Run a `berth` administration command against this server's database."""
+        out = subprocess.run([berth_bin(), *args], env=dict(self.env, BERTH_DATA_DIR=self.data_dir),
+                             input=input, capture_output=True, text=True, timeout=60)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"berth {' '.join(args)} failed ({out.returncode}): {out.stderr}")
+        return out
+
     def command(self):
         """The server's command line (subclasses run other registries)."""
         args = [berth_bin(), "serve", "--listen", self.hostport, "--data-dir", self.data_dir]
@@ -111,6 +147,7 @@ class BerthServer:
             try:
                 with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
                     if r.status == 200:
+                        BerthServer.started.append(self)
                         return self
             except OSError:
                 pass
@@ -146,12 +183,51 @@ class BerthServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def auto_auth():
+    """Make every `requests` call to a Berth server started by this process carry that
+    server's administrator credentials (Basic), unless the call passes `auth=` itself. For
+    suites about something other than authentication, which talk plain HTTP to the registry."""
+    import requests
+
+    if getattr(requests.Session.request, "_berth_auto_auth", False):
+        return
+    original = requests.Session.request
+
+    def request(self, method, url, *args, **kwargs):
+        if kwargs.get("auth") is None and self.auth is None:
+            for srv in reversed(BerthServer.started):
+                if isinstance(url, str) and (url == srv.url or url.startswith(srv.url + "/")):
+                    try:
+                        kwargs["auth"] = srv.admin
+                    except OSError:
+                        pass
+                    break
+        return original(self, method, url, *args, **kwargs)
+
+    request._berth_auto_auth = True
+    requests.Session.request = request
+
+
+def read_admin_credentials(data_dir):
+    """(access key id, secret) from the admin-credentials file a first start writes."""
+    path = os.path.join(data_dir, "admin-credentials")
+    fields = {}
+    with open(path) as f:
+        for line in f:
+            if " = " in line and not line.startswith("#"):
+                k, v = line.strip().split(" = ", 1)
+                fields[k] = v
+    return fields["access_key_id"], fields["secret_access_key"]
+
+
 class ExternalRegistry:
     """A registry that is already running (REGISTRY_URL)."""
 
     def __init__(self, url):
         self.url = url.rstrip("/")
         self.hostport = self.url.split("://", 1)[1]
+        user, password = os.environ.get("REGISTRY_USER"), os.environ.get("REGISTRY_PASSWORD")
+        self.auth = (user, password) if user else None
 
     def cleanup(self):
         pass
