@@ -66,7 +66,8 @@ REF_PID=$("$HERE/start-ref.sh" "$REF_PORT" "$REF_ROOT" | tail -1)
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$REF_PORT/v2/")" = 200 ] \
   || die "reference did not come up on $REF_PORT (see /tmp/bench/logs/ref-$REF_PORT.log)"
 
-BERTH_LOG__FILTER=${BERTH_LOG:-warn} "$BERTH_BIN" serve --listen "127.0.0.1:$BERTH_PORT" --data-dir "$BERTH_DATA" \
+# The reference runs without authentication; so does Berth here (bench/auth.sh measures its cost).
+BERTH_AUTH__ENABLED=false BERTH_LOG__FILTER=${BERTH_LOG:-warn} "$BERTH_BIN" serve --listen "127.0.0.1:$BERTH_PORT" --data-dir "$BERTH_DATA" \
   >"$DATA/berth.log" 2>&1 &
 BERTH_PID=$!
 for i in $(seq 100); do

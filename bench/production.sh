@@ -178,10 +178,12 @@ wait_v2 "$REF" "$REF_PID" "$WORK/ref.log" || die "reference did not come up (see
 mkdir -p "$WORK/berth-pg" "$WORK/berth-sqlite"
 ( . "$GENV"
   export BERTH_METADATA__BACKEND=postgres BERTH_METADATA__URL="$PG_URL" BERTH_STORAGE__BACKEND=s3 \
-         BERTH_STORAGE__PREFIX=berth/ BERTH_LOG__FILTER=warn
+         BERTH_STORAGE__PREFIX=berth/ BERTH_LOG__FILTER=warn BERTH_AUTH__ENABLED=false \
+         BERTH_AUTH__SERVER_KEY="$(openssl rand -base64 32)"
+  # Like the reference, without authentication (bench/auth.sh measures its cost).
   exec "$BERTH_BIN" serve --listen "127.0.0.1:$PG_PORT" --data-dir "$WORK/berth-pg" ) > "$WORK/berth-pg.log" 2>&1 &
 PG_PID=$!
-env $(env | awk -F= '/^BERTH_/{printf "-u %s ", $1}') BERTH_LOG__FILTER=warn \
+env $(env | awk -F= '/^BERTH_/{printf "-u %s ", $1}') BERTH_LOG__FILTER=warn BERTH_AUTH__ENABLED=false \
   "$BERTH_BIN" serve --listen "127.0.0.1:$SQ_PORT" --data-dir "$WORK/berth-sqlite" > "$WORK/berth-sqlite.log" 2>&1 &
 SQ_PID=$!
 wait_v2 "$PGB" "$PG_PID" "$WORK/berth-pg.log" || die "berth (postgres+s3) did not come up"

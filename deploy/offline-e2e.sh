@@ -355,8 +355,18 @@ check_up() {  # every long-running service healthy, garage-init exited 0
   pass "$1: postgres, garage, berth healthy; garage-init exited 0"
   compose ps
   curl -fsS -o /dev/null "$URL/readyz" || fail "$1: GET $URL/readyz answers 200"
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/")" = 200 ] || fail "$1: GET $URL/v2/ answers 200"
-  pass "$1: $URL/readyz and /v2/ answer 200"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/")" = 401 ] ||
+    fail "$1: GET $URL/v2/ without credentials answers 401 (authentication is on)"
+  # The first start wrote the administrator's credentials into the data volume (mode 0600).
+  local creds
+  creds=$(compose exec -T berth cat /var/lib/berth/admin-credentials | tr -d '\r') ||
+    fail "$1: read the administrator credentials from the berth container"
+  ADMIN_USER=$(echo "$creds" | awk -F' = ' '/^access_key_id/{print $2}')
+  ADMIN_PASS=$(echo "$creds" | awk -F' = ' '/^secret_access_key/{print $2}')
+  [ -n "$ADMIN_USER" ] && [ -n "$ADMIN_PASS" ] || fail "$1: administrator credentials present"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -u "$ADMIN_USER:$ADMIN_PASS" "$URL/v2/")" = 200 ] ||
+    fail "$1: GET $URL/v2/ with the administrator's credentials answers 200"
+  pass "$1: $URL/readyz 200, /v2/ 401 anonymous and 200 as the administrator"
 }
 
 log "compose up (project $PROJECT, Berth on $REG)"
@@ -382,14 +392,20 @@ TAGS_TO_REMOVE+=("$REF")
 run_logged build-app docker build --pull=false -t "$REF" "$CTX" || fail "build the test image"
 rm -f "$CTX/big.bin"
 
+# A private client configuration: the login below does not touch the user's ~/.docker.
+export DOCKER_CONFIG=$WORK/docker-config
+mkdir -p "$DOCKER_CONFIG"
+echo "$ADMIN_PASS" | run_logged login docker login "$REG" -u "$ADMIN_USER" --password-stdin ||
+  fail "docker login $REG ($LOGS/login.log)"
+pass "docker login $REG (token flow)"
 run_logged push docker push "$REF" || fail "docker push $REF ($LOGS/push.log)"
 DIGEST=$(grep -o 'digest: sha256:[0-9a-f]\{64\}' "$LOGS/push.log" | head -n1 | cut -d' ' -f2)
 [ -n "$DIGEST" ] || fail "docker push $REF printed a digest"
 pass "docker push $REF: $DIGEST"
 
-tags=$(curl -fsS "$URL/v2/$REPO/tags/list") || fail "GET /v2/$REPO/tags/list"
+tags=$(curl -fsS -u "$ADMIN_USER:$ADMIN_PASS" "$URL/v2/$REPO/tags/list") || fail "GET /v2/$REPO/tags/list"
 echo "$tags" | grep -q '"v1"' || fail "tags/list lists v1: $tags"
-got=$(curl -fsS -I -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+got=$(curl -fsS -I -u "$ADMIN_USER:$ADMIN_PASS" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
         -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL/v2/$REPO/manifests/v1" |
       tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }')
 [ "$got" = "$DIGEST" ] || fail "HEAD /v2/$REPO/manifests/v1 gives the pushed digest (got '$got')"

@@ -44,6 +44,8 @@ for deployment in embedded production; do
   "${PYTEST[@]}" conformance
   step "real clients (tests/clients), $deployment deployment"
   "${PYTEST[@]}" tests/clients
+  step "authentication and authorization (tests/auth), $deployment deployment"
+  "${PYTEST[@]}" tests/auth
   step "crash tests (tests/crash), $deployment deployment"
   "${PYTEST[@]}" tests/crash
 done

@@ -4,6 +4,7 @@ Runs offline: `docker compose config` (or Debian's docker-compose) validates the
 pulling anything; the image build itself is attempted only when the base images are already present.
 deploy/garage-init.sh is exercised against a local Garage (scripts/garage.sh's binary) when it exists.
 """
+import base64
 import json
 import os
 import re
@@ -23,6 +24,7 @@ REQUIRED_VARS = {
     "GARAGE_ADMIN_TOKEN": "22" * 32,
     "BERTH_S3_ACCESS_KEY_ID": "GK" + "33" * 12,
     "BERTH_S3_SECRET_ACCESS_KEY": "44" * 32,
+    "BERTH_SERVER_KEY": "VGhpcyBpcyBub3QgYSByZWFsIGtleSwganVzdCAzMiE=",
 }
 # Optional image overrides (registry mirrors, deploy/offline-e2e.sh's local stand-ins).
 IMAGE_VARS = ("POSTGRES_IMAGE", "GARAGE_IMAGE")
@@ -118,6 +120,7 @@ def test_compose_berth_service(tmp_path):
     assert env["BERTH_STORAGE__ACCESS_KEY_ID"] == REQUIRED_VARS["BERTH_S3_ACCESS_KEY_ID"]
     assert env["BERTH_STORAGE__SECRET_ACCESS_KEY"] == REQUIRED_VARS["BERTH_S3_SECRET_ACCESS_KEY"]
     assert str(env["BERTH_STORAGE__PATH_STYLE"]).lower() == "true"
+    assert env["BERTH_AUTH__SERVER_KEY"] == REQUIRED_VARS["BERTH_SERVER_KEY"]
     assert berth["healthcheck"]["test"] == ["CMD", "berth", "healthcheck"]
     # the service does not override the image's non-root user
     assert berth.get("user") in (None, "", "10001", "10001:10001", "berth")
@@ -170,6 +173,7 @@ def test_gen_env_output_is_accepted(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{64}", values["BERTH_S3_SECRET_ACCESS_KEY"])
     assert re.fullmatch(r"[0-9a-f]{64}", values["GARAGE_RPC_SECRET"])
     assert re.fullmatch(r"[0-9a-f]+", values["POSTGRES_PASSWORD"])
+    assert len(base64.b64decode(values["BERTH_SERVER_KEY"], validate=True)) == 32
     r = compose(["config", "-q"], values, tmp_path)
     assert r.returncode == 0, r.stderr
     # two runs never give the same secrets
