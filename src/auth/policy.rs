@@ -166,7 +166,10 @@ impl Policy {
                 Found(&root)
             )));
         };
-        if let Some((key, _)) = fields.iter().find(|(k, _)| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
+        if let Some((key, _)) = fields
+            .iter()
+            .find(|(k, _)| !TOP_LEVEL_KEYS.contains(&k.as_str()))
+        {
             return Err(PolicyError(format!(
                 "unknown top-level key {}{}",
                 Quoted(key),
@@ -188,7 +191,10 @@ impl Policy {
             None => None,
             Some(Json::String(id)) => Some(id.clone()),
             Some(other) => {
-                return Err(PolicyError(format!("Id must be a string, found {}", Found(other))))
+                return Err(PolicyError(format!(
+                    "Id must be a string, found {}",
+                    Found(other)
+                )))
             }
         };
         let raw_statements: Vec<&[(String, Json)]> = match field(fields, "Statement") {
@@ -223,7 +229,12 @@ impl Policy {
             .enumerate()
             .map(|(index, fields)| parse_statement(index, fields, kind, vars))
             .collect::<Result<_, _>>()?;
-        Ok(Policy { kind, version, id, statements })
+        Ok(Policy {
+            kind,
+            version,
+            id,
+            statements,
+        })
     }
 
     /// Which kind of policy this is.
@@ -376,7 +387,11 @@ impl Decision {
 /// A statement matches when its action, principal (resource policies only), resource and
 /// every condition match; see the module documentation for the principal rules.
 pub fn evaluate(identity: &[&Policy], resource: &[&Policy], req: &Request<'_>) -> Decision {
-    let identity = if req.principal.is_some() { identity } else { &[] };
+    let identity = if req.principal.is_some() {
+        identity
+    } else {
+        &[]
+    };
     let mut allowed = false;
     for policy in identity.iter().chain(resource) {
         for statement in policy.statements.iter() {
@@ -456,7 +471,10 @@ struct Actions {
 
 impl Actions {
     fn matches(&self, req: &Request<'_>) -> bool {
-        self.patterns.iter().any(|p| p.matches(req.action, true, req)) != self.negated
+        self.patterns
+            .iter()
+            .any(|p| p.matches(req.action, true, req))
+            != self.negated
     }
 }
 
@@ -604,7 +622,12 @@ impl Operator {
             "DateGreaterThanEquals" => (BaseOp::Date(Cmp::Ge), false),
             _ => return None,
         };
-        Some(Operator { base, negated, qualifier, if_exists })
+        Some(Operator {
+            base,
+            negated,
+            qualifier,
+            if_exists,
+        })
     }
 }
 
@@ -612,7 +635,10 @@ impl Operator {
 #[derive(Debug, Clone)]
 enum Operands {
     /// `fold`: compare case-insensitively (the patterns are lowercased).
-    Strings { patterns: Box<[Pattern]>, fold: bool },
+    Strings {
+        patterns: Box<[Pattern]>,
+        fold: bool,
+    },
     Arns(Box<[ArnPattern]>),
     Ips(Box<[IpNet]>),
     Bools(Box<[bool]>),
@@ -712,7 +738,10 @@ enum Piece {
     /// `${*}`, `${?}` or `${$}`: always literal.
     Escaped(char),
     /// `${key}` or `${key, 'default'}`; the key is lowercased.
-    Var { key: Box<str>, default: Option<Box<str>> },
+    Var {
+        key: Box<str>,
+        default: Option<Box<str>>,
+    },
 }
 
 /// How a pattern's text is read.
@@ -744,14 +773,21 @@ enum Pattern {
 impl Pattern {
     /// Compiles `raw`. The error is a reason to append to the quoted value.
     fn compile(raw: &str, syntax: Syntax) -> Result<Pattern, String> {
-        let text = if syntax.fold { lowercase(raw) } else { raw.to_owned() };
+        let text = if syntax.fold {
+            lowercase(raw)
+        } else {
+            raw.to_owned()
+        };
         let pieces = if syntax.vars {
             parse_template(&text)?
         } else {
             vec![Piece::Text(text.into())]
         };
         if pieces.iter().any(|p| matches!(p, Piece::Var { .. })) {
-            return Ok(Pattern::Template { pieces: pieces.into(), glob: syntax.glob });
+            return Ok(Pattern::Template {
+                pieces: pieces.into(),
+                glob: syntax.glob,
+            });
         }
         let mut toks = Vec::new();
         for piece in &pieces {
@@ -805,16 +841,23 @@ impl Pattern {
                 }
             }),
             Pattern::Glob(toks) => glob(toks, text.as_bytes(), fold),
-            Pattern::Template { pieces, glob: is_glob } => {
-                match_template(pieces, *is_glob, text, fold, req)
-            }
+            Pattern::Template {
+                pieces,
+                glob: is_glob,
+            } => match_template(pieces, *is_glob, text, fold, req),
         }
     }
 }
 
 /// Substitutes the variables of a template and matches. A variable that is missing (and has
 /// no default) makes the pattern match nothing.
-fn match_template(pieces: &[Piece], is_glob: bool, text: &str, fold: bool, req: &Request<'_>) -> bool {
+fn match_template(
+    pieces: &[Piece],
+    is_glob: bool,
+    text: &str,
+    fold: bool,
+    req: &Request<'_>,
+) -> bool {
     let value = |key: &str, default: &Option<Box<str>>| -> Option<String> {
         let v = req.variable(key).or(default.as_deref())?;
         Some(if fold { lowercase(v) } else { v.to_owned() })
@@ -921,7 +964,10 @@ fn parse_variable(body: &str) -> Result<Piece, String> {
     if !is_condition_key(key) {
         return Err(invalid());
     }
-    Ok(Piece::Var { key: key.to_ascii_lowercase().into(), default })
+    Ok(Piece::Var {
+        key: key.to_ascii_lowercase().into(),
+        default,
+    })
 }
 
 /// Glob match of `text` against `toks`, with at most one backtrack point (the last `*`):
@@ -944,9 +990,7 @@ fn glob(toks: &[Tok], text: &[u8], fold: bool) -> bool {
                 t += utf8_width(b);
                 continue;
             }
-            (Some(&Tok::Lit(c)), Some(&b))
-                if c == b || (fold && c == b.to_ascii_lowercase()) =>
-            {
+            (Some(&Tok::Lit(c)), Some(&b)) if c == b || (fold && c == b.to_ascii_lowercase()) => {
                 p += 1;
                 t += 1;
                 continue;
@@ -991,7 +1035,9 @@ fn eq_folded(text: &str, lowered: &str) -> bool {
     if text.is_ascii() {
         text.eq_ignore_ascii_case(lowered)
     } else {
-        text.chars().flat_map(char::to_lowercase).eq(lowered.chars())
+        text.chars()
+            .flat_map(char::to_lowercase)
+            .eq(lowered.chars())
     }
 }
 
@@ -1008,7 +1054,11 @@ enum ArnPattern {
 }
 
 impl ArnPattern {
-    const GLOB: Syntax = Syntax { glob: true, fold: false, vars: false };
+    const GLOB: Syntax = Syntax {
+        glob: true,
+        fold: false,
+        vars: false,
+    };
 
     /// A `Resource`/`NotResource` entry: `*` or an ARN; wildcards allowed in every part.
     fn resource(raw: &str, vars: bool) -> Result<ArnPattern, String> {
@@ -1037,7 +1087,10 @@ impl ArnPattern {
         }
         match split_arn(raw, vars) {
             Some(parts) => Self::parts(parts, vars),
-            None => Ok(ArnPattern::Whole(Pattern::compile(raw, Syntax { vars, ..Self::GLOB })?)),
+            None => Ok(ArnPattern::Whole(Pattern::compile(
+                raw,
+                Syntax { vars, ..Self::GLOB },
+            )?)),
         }
     }
 
@@ -1145,14 +1198,18 @@ fn parse_date(s: &str) -> Option<i64> {
         Some((int, frac)) => (int, Some(frac)),
         None => (s, None),
     };
-    let all_digits = |d: &str| !d.is_empty() && d.len() <= 15 && d.bytes().all(|b| b.is_ascii_digit());
+    let all_digits =
+        |d: &str| !d.is_empty() && d.len() <= 15 && d.bytes().all(|b| b.is_ascii_digit());
     if all_digits(int) && frac.is_none_or(all_digits) {
         let seconds: i64 = int.parse().ok()?;
         let millis = frac.map_or(Some(0), fraction_millis)?;
         return seconds.checked_mul(1000)?.checked_add(millis);
     }
 
-    let mut c = Cursor { bytes: s.as_bytes(), pos: 0 };
+    let mut c = Cursor {
+        bytes: s.as_bytes(),
+        pos: 0,
+    };
     let year = c.number(4)?;
     c.expect(b'-')?;
     let month = c.number(2)?;
@@ -1294,7 +1351,9 @@ fn is_account_id(s: &str) -> bool {
 fn is_condition_key(key: &str) -> bool {
     key.split_once(':').is_some_and(|(prefix, name)| {
         !prefix.is_empty()
-            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !name.is_empty()
             && !name.chars().any(char::is_control)
     })
@@ -1353,7 +1412,10 @@ fn classify_aws_principal(s: &str) -> Result<AwsPrincipal<'_>, &'static str> {
     if resource == "root" {
         return Ok(AwsPrincipal::Account(account));
     }
-    match resource.strip_prefix("user/").or_else(|| resource.strip_prefix("role/")) {
+    match resource
+        .strip_prefix("user/")
+        .or_else(|| resource.strip_prefix("role/"))
+    {
         Some(path) if is_iam_path_and_name(path) => Ok(AwsPrincipal::Arn(s)),
         _ => Err(EXPECTED),
     }
@@ -1363,7 +1425,8 @@ fn classify_aws_principal(s: &str) -> Result<AwsPrincipal<'_>, &'static str> {
 fn is_service_principal(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1379,12 +1442,20 @@ struct Loc<'a> {
 impl Loc<'_> {
     /// `Statement[i].<path> <message> (Sid "...")`.
     fn field(&self, path: impl fmt::Display, message: impl fmt::Display) -> PolicyError {
-        PolicyError(format!("Statement[{}].{path} {message}{}", self.index, SidSuffix(self.sid)))
+        PolicyError(format!(
+            "Statement[{}].{path} {message}{}",
+            self.index,
+            SidSuffix(self.sid)
+        ))
     }
 
     /// `Statement[i]: <message> (Sid "...")`.
     fn statement(&self, message: impl fmt::Display) -> PolicyError {
-        PolicyError(format!("Statement[{}]: {message}{}", self.index, SidSuffix(self.sid)))
+        PolicyError(format!(
+            "Statement[{}]: {message}{}",
+            self.index,
+            SidSuffix(self.sid)
+        ))
     }
 }
 
@@ -1461,7 +1532,9 @@ fn string_list<'j>(
 ) -> Result<Vec<(Option<usize>, &'j str)>, PolicyError> {
     match value {
         Json::String(s) => Ok(vec![(None, s.as_str())]),
-        Json::Array(items) if items.is_empty() => Err(loc.field(name, "must not be an empty array")),
+        Json::Array(items) if items.is_empty() => {
+            Err(loc.field(name, "must not be an empty array"))
+        }
         Json::Array(items) => items
             .iter()
             .enumerate()
@@ -1475,7 +1548,10 @@ fn string_list<'j>(
             .collect(),
         other => Err(loc.field(
             name,
-            format_args!("must be a string or a non-empty array of strings, found {}", Found(other)),
+            format_args!(
+                "must be a string or a non-empty array of strings, found {}",
+                Found(other)
+            ),
         )),
     }
 }
@@ -1496,7 +1572,9 @@ fn scalar_list<'j>(
         }
     }
     match value {
-        Json::Array(items) if items.is_empty() => Err(loc.field(path, "must not be an empty array")),
+        Json::Array(items) if items.is_empty() => {
+            Err(loc.field(path, "must not be an empty array"))
+        }
         Json::Array(items) => items
             .iter()
             .enumerate()
@@ -1538,7 +1616,10 @@ fn parse_statement(
         }
     };
     let loc = Loc { index, sid };
-    if let Some((key, _)) = fields.iter().find(|(k, _)| !STATEMENT_KEYS.contains(&k.as_str())) {
+    if let Some((key, _)) = fields
+        .iter()
+        .find(|(k, _)| !STATEMENT_KEYS.contains(&k.as_str()))
+    {
         return Err(loc.statement(format_args!(
             "unknown key {}{}",
             Quoted(key),
@@ -1598,9 +1679,9 @@ fn parse_statement(
             return Err(loc.statement("has both Resource and NotResource; use at most one"))
         }
         (None, None) if kind == PolicyKind::Identity => {
-            return Err(loc.statement(
-                "missing Resource or NotResource (required in an identity policy)",
-            ))
+            return Err(
+                loc.statement("missing Resource or NotResource (required in an identity policy)")
+            )
         }
         (None, None) => None,
         (Some(v), None) => Some(parse_resources(&loc, "Resource", v, vars, false)?),
@@ -1612,7 +1693,13 @@ fn parse_statement(
         Some(v) => parse_conditions(&loc, v, vars)?,
     };
 
-    Ok(Statement { effect, actions, principals, resources, conditions: conditions.into() })
+    Ok(Statement {
+        effect,
+        actions,
+        principals,
+        resources,
+        conditions: conditions.into(),
+    })
 }
 
 fn parse_actions(
@@ -1632,20 +1719,48 @@ fn parse_actions(
 /// `*` or `service:pattern`, where the service is `[A-Za-z0-9-]+` and the pattern
 /// `[A-Za-z0-9*?]+`. An ECR action without wildcards must exist; resource policies may only
 /// name ECR actions.
-fn parse_action(loc: &Loc<'_>, at: At<'_>, action: &str, kind: PolicyKind) -> Result<Pattern, PolicyError> {
-    const SYNTAX: Syntax = Syntax { glob: true, fold: true, vars: false };
+fn parse_action(
+    loc: &Loc<'_>,
+    at: At<'_>,
+    action: &str,
+    kind: PolicyKind,
+) -> Result<Pattern, PolicyError> {
+    const SYNTAX: Syntax = Syntax {
+        glob: true,
+        fold: true,
+        vars: false,
+    };
     if action == "*" {
         return Ok(Pattern::Any);
     }
-    let invalid = |why: &str| loc.field(at, format_args!("{} is not a valid action: {why}", Quoted(action)));
-    let Some((service, name)) = action.split_once(':') else {
-        return Err(invalid("expected \"*\" or \"service:action\", such as \"ecr:BatchGetImage\""));
+    let invalid = |why: &str| {
+        loc.field(
+            at,
+            format_args!("{} is not a valid action: {why}", Quoted(action)),
+        )
     };
-    if service.is_empty() || !service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(invalid("the service prefix must be letters, digits and '-', such as \"ecr\""));
+    let Some((service, name)) = action.split_once(':') else {
+        return Err(invalid(
+            "expected \"*\" or \"service:action\", such as \"ecr:BatchGetImage\"",
+        ));
+    };
+    if service.is_empty()
+        || !service
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(invalid(
+            "the service prefix must be letters, digits and '-', such as \"ecr\"",
+        ));
     }
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?') {
-        return Err(invalid("the action name must be letters, digits, '*' and '?'"));
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?')
+    {
+        return Err(invalid(
+            "the action name must be letters, digits, '*' and '?'",
+        ));
     }
     let is_ecr = service.eq_ignore_ascii_case("ecr");
     if kind == PolicyKind::Resource && !is_ecr {
@@ -1660,7 +1775,8 @@ fn parse_action(loc: &Loc<'_>, at: At<'_>, action: &str, kind: PolicyKind) -> Re
     if is_ecr && !name.contains(['*', '?']) && !is_ecr_action(name) {
         return Err(loc.statement(format_args!("unknown action {action}")));
     }
-    Pattern::compile(action, SYNTAX).map_err(|why| loc.field(at, format_args!("{} {why}", Quoted(action))))
+    Pattern::compile(action, SYNTAX)
+        .map_err(|why| loc.field(at, format_args!("{} {why}", Quoted(action))))
 }
 
 fn parse_principals(
@@ -1728,7 +1844,12 @@ fn parse_principals(
             ))
         }
     }
-    Ok(Principals { negated, any, accounts: accounts.into(), arns: arns.into() })
+    Ok(Principals {
+        negated,
+        any,
+        accounts: accounts.into(),
+        arns: arns.into(),
+    })
 }
 
 fn parse_resources(
@@ -1741,13 +1862,18 @@ fn parse_resources(
     let patterns = string_list(loc, name, value)?
         .into_iter()
         .map(|(i, s)| {
-            ArnPattern::resource(s, vars).map_err(|why| loc.field(At(name, i), format_args!("{} {why}", Quoted(s))))
+            ArnPattern::resource(s, vars)
+                .map_err(|why| loc.field(At(name, i), format_args!("{} {why}", Quoted(s))))
         })
         .collect::<Result<_, _>>()?;
     Ok(Resources { negated, patterns })
 }
 
-fn parse_conditions(loc: &Loc<'_>, value: &Json, vars: bool) -> Result<Vec<Condition>, PolicyError> {
+fn parse_conditions(
+    loc: &Loc<'_>,
+    value: &Json,
+    vars: bool,
+) -> Result<Vec<Condition>, PolicyError> {
     let Json::Object(operators) = value else {
         return Err(loc.field(
             "Condition",
@@ -1760,19 +1886,28 @@ fn parse_conditions(loc: &Loc<'_>, value: &Json, vars: bool) -> Result<Vec<Condi
     let mut conditions = Vec::new();
     for (name, body) in operators {
         let Some(op) = Operator::parse(name) else {
-            return Err(loc.field("Condition", format_args!("has unknown condition operator {}", Quoted(name))));
+            return Err(loc.field(
+                "Condition",
+                format_args!("has unknown condition operator {}", Quoted(name)),
+            ));
         };
         if op.if_exists && matches!(op.base, BaseOp::Null) {
             return Err(loc.field(
                 "Condition",
-                format_args!("has invalid operator {}: Null cannot be combined with IfExists", Quoted(name)),
+                format_args!(
+                    "has invalid operator {}: Null cannot be combined with IfExists",
+                    Quoted(name)
+                ),
             ));
         }
         let op_path = format!("Condition.{name}");
         let Json::Object(keys) = body else {
             return Err(loc.field(
                 &op_path,
-                format_args!("must be an object mapping condition keys to values, found {}", Found(body)),
+                format_args!(
+                    "must be an object mapping condition keys to values, found {}",
+                    Found(body)
+                ),
             ));
         };
         for (key, values) in keys {
@@ -1816,13 +1951,24 @@ fn compile_operands(
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Box<[T]>, PolicyError> {
         raw.iter()
-            .map(|&(i, s)| parse(s).map_err(|why| loc.field(At(path, i), format_args!("{} {why}", Quoted(s)))))
+            .map(|&(i, s)| {
+                parse(s).map_err(|why| loc.field(At(path, i), format_args!("{} {why}", Quoted(s))))
+            })
             .collect()
     }
     let or = |why: &str| why.to_owned();
     Ok(match base {
         BaseOp::String { like, fold } => Operands::Strings {
-            patterns: each(loc, path, raw, |s| Pattern::compile(s, Syntax { glob: like, fold, vars }))?,
+            patterns: each(loc, path, raw, |s| {
+                Pattern::compile(
+                    s,
+                    Syntax {
+                        glob: like,
+                        fold,
+                        vars,
+                    },
+                )
+            })?,
             fold,
         },
         BaseOp::Arn => Operands::Arns(each(loc, path, raw, |s| ArnPattern::condition(s, vars))?),
@@ -1837,7 +1983,9 @@ fn compile_operands(
         })?),
         BaseOp::Numeric(cmp) => Operands::Numbers(
             cmp,
-            each(loc, path, raw, |s| parse_number(s).ok_or_else(|| or("is not a number")))?,
+            each(loc, path, raw, |s| {
+                parse_number(s).ok_or_else(|| or("is not a number"))
+            })?,
         ),
         BaseOp::Date(cmp) => Operands::Dates(
             cmp,
@@ -1922,11 +2070,1048 @@ impl<'de> Visitor<'de> for JsonVisitor {
         let mut entries: Vec<(String, Json)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             if entries.iter().any(|(k, _)| *k == key) {
-                return Err(de::Error::custom(format_args!("duplicate key {}", Quoted(&key))));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key {}",
+                    Quoted(&key)
+                )));
             }
             let value = map.next_value()?;
             entries.push((key, value));
         }
         Ok(Json::Object(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPO: &str = "arn:aws:ecr:us-east-1:000000000000:repository/team/app";
+
+    fn principal(arn: &str) -> PrincipalInfo {
+        let account = arn.split(':').nth(4).unwrap_or_default().to_owned();
+        PrincipalInfo {
+            arn: arn.to_owned(),
+            account,
+        }
+    }
+
+    fn alice() -> PrincipalInfo {
+        principal("arn:aws:iam::000000000000:user/alice")
+    }
+
+    fn bob() -> PrincipalInfo {
+        principal("arn:aws:iam::000000000000:user/bob")
+    }
+
+    fn carol_other_account() -> PrincipalInfo {
+        principal("arn:aws:iam::111122223333:user/carol")
+    }
+
+    /// A 2012-10-17 policy from statement JSON.
+    fn doc(statements: &str) -> String {
+        format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Parsing
+    // -----------------------------------------------------------------------------------------
+
+    #[test]
+    fn parses_valid_policies() {
+        let cases: &[(&str, PolicyKind, &str)] = &[
+            (
+                "ecr-api.md section 10 cross-account pull",
+                PolicyKind::Resource,
+                r#"{"Version":"2012-10-17","Statement":[{"Sid":"PullFromB","Effect":"Allow",
+                  "Principal":{"AWS":"arn:aws:iam::111122223333:root"},
+                  "Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]}]}"#,
+            ),
+            (
+                "identity admin",
+                PolicyKind::Identity,
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#,
+            ),
+            (
+                "single statement object, 2008 version, Id",
+                PolicyKind::Resource,
+                r#"{"Version":"2008-10-17","Id":"x","Statement":{"Effect":"Deny","Principal":"*","Action":"*"}}"#,
+            ),
+            (
+                "no Version, Sid with spaces and punctuation",
+                PolicyKind::Resource,
+                r#"{"Statement":[{"Sid":"allow pull (CI)","Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage"}]}"#,
+            ),
+            (
+                "service principal, user, role with path and account id",
+                PolicyKind::Resource,
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":["codebuild.amazonaws.com"],
+                  "AWS":["123456789012","arn:aws:iam::123456789012:user/alice","arn:aws:iam::123456789012:role/service-role/build-role"]},
+                  "Action":["ecr:Batch*","ecr:Get?ownloadUrlForLayer"],
+                  "Resource":"arn:aws:ecr:*:123456789012:repository/*"}]}"#,
+            ),
+            (
+                "NotPrincipal, NotAction, NotResource",
+                PolicyKind::Resource,
+                r#"{"Statement":[{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:user/admin"},
+                  "NotAction":"ecr:Describe*","NotResource":["arn:aws:ecr:us-east-1:123456789012:repository/public/*"]}]}"#,
+            ),
+            (
+                "every condition operator family, numbers and booleans as values",
+                PolicyKind::Identity,
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{
+                  "StringEquals":{"aws:username":["alice","bob"]},
+                  "StringNotEqualsIgnoreCase":{"aws:PrincipalType":"Anonymous"},
+                  "StringLike":{"aws:userid":"AID*"},
+                  "ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/*"},
+                  "ArnNotEquals":{"aws:SourceArn":"*"},
+                  "IpAddress":{"aws:SourceIp":["10.0.0.0/8","192.168.1.1","2001:db8::/32"]},
+                  "Bool":{"aws:SecureTransport":true},
+                  "Null":{"aws:TokenIssueTime":"false"},
+                  "NumericLessThanEquals":{"aws:MultiFactorAuthAge":3600},
+                  "NumericGreaterThan":{"ecr:Count":-1.5},
+                  "DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"},
+                  "DateLessThanIfExists":{"aws:EpochTime":1893456000},
+                  "ForAnyValue:StringEquals":{"aws:TagKeys":["team","env"]},
+                  "ForAllValues:StringLikeIfExists":{"aws:TagKeys":"t*"}
+                }}]}"#,
+            ),
+            (
+                "policy variables and escapes",
+                PolicyKind::Identity,
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*",
+                  "Resource":"arn:aws:ecr:*:*:repository/${aws:username}/${*}${aws:userid, 'none'}",
+                  "Condition":{"StringEquals":{"ecr:ResourceTag/owner":"${aws:username}"}}}]}"#,
+            ),
+            (
+                "empty Condition",
+                PolicyKind::Identity,
+                &doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}"#),
+            ),
+            (
+                "non-ecr action in identity policy",
+                PolicyKind::Identity,
+                &doc(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#),
+            ),
+            (
+                "case-insensitive ecr action",
+                PolicyKind::Identity,
+                &doc(r#"{"Effect":"Allow","Action":"ECR:batchgetimage","Resource":"*"}"#),
+            ),
+            (
+                "exactly at the identity limit",
+                PolicyKind::Identity,
+                &padded(6_144),
+            ),
+        ];
+        for (name, kind, text) in cases {
+            if let Err(e) = Policy::parse(text, *kind) {
+                panic!("{name}: unexpected error: {e}");
+            }
+        }
+        let policy = Policy::parse(cases[2].2, PolicyKind::Resource).expect("valid");
+        assert_eq!(policy.kind(), PolicyKind::Resource);
+        assert_eq!(policy.version(), Some("2008-10-17"));
+        assert_eq!(policy.id(), Some("x"));
+    }
+
+    /// A valid identity policy of exactly `len` bytes.
+    fn padded(len: usize) -> String {
+        let head = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#;
+        format!("{head}{}", " ".repeat(len - head.len()))
+    }
+
+    #[test]
+    fn rejects_malformed_policies_with_precise_messages() {
+        use PolicyKind::{Identity as I, Resource as R};
+        let deep = "[".repeat(10_000);
+        let deep_balanced = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+        let deep_objects = format!("{}1{}", r#"{"a":"#.repeat(1_500), "}".repeat(1_500));
+        let huge_array = doc(&format!(
+            r#"{{"Effect":"Allow","Action":[{}],"Resource":"*"}}"#,
+            vec!["0"; 2_500].join(",")
+        ));
+        let too_long = padded(6_145);
+        let too_long_resource = format!(
+            "{}{}",
+            doc(r#"{"Effect":"Allow","Principal":"*","Action":"*"}"#),
+            " ".repeat(10_240)
+        );
+        let multibyte = format!(
+            "{}{}",
+            doc(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#),
+            "é".repeat(3_072)
+        );
+        let cases: Vec<(&str, PolicyKind, String, &str)> = vec![
+            // Top level.
+            ("empty text", I, "".into(), "invalid policy JSON: EOF"),
+            ("whitespace", I, "   ".into(), "invalid policy JSON"),
+            ("not JSON", I, "Version: 1".into(), "invalid policy JSON"),
+            ("trailing garbage", I, format!("{} x", padded(100).trim_end()), "invalid policy JSON: trailing characters"),
+            ("raw NUL byte", I, "{\"Statement\":\0}".into(), "invalid policy JSON"),
+            ("NUL inside a string", I, "{\"Statement\":\"a\0b\"}".into(), "invalid policy JSON: control character"),
+            ("array at top level", I, "[]".into(), "policy must be a JSON object, found an array"),
+            ("string at top level", I, r#""policy""#.into(), r#"policy must be a JSON object, found "policy""#),
+            ("deep arrays", R, deep, "recursion limit exceeded"),
+            ("deep balanced arrays", R, deep_balanced, "recursion limit exceeded"),
+            ("deep objects", R, deep_objects, "recursion limit exceeded"),
+            ("too long identity", I, too_long, "policy text is 6145 bytes; the limit is 6144"),
+            ("too long resource", R, too_long_resource, "the limit is 10240"),
+            ("length is in bytes", I, multibyte, "bytes; the limit is 6144"),
+            ("unknown top-level key", I, r#"{"Statement":[],"Foo":1}"#.into(), r#"unknown top-level key "Foo" (allowed: Version, Id, Statement)"#),
+            ("top-level key case", I, r#"{"statement":[]}"#.into(), r#"did you mean "Statement"?"#),
+            ("duplicate top-level key", I, r#"{"Statement":[],"Statement":[]}"#.into(), r#"duplicate key "Statement" at line 1"#),
+            ("duplicate statement key", I, doc(r#"{"Effect":"Allow","Effect":"Deny","Action":"*","Resource":"*"}"#), r#"duplicate key "Effect""#),
+            ("duplicate condition key", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true","aws:SecureTransport":"false"}}}"#), r#"duplicate key "aws:SecureTransport""#),
+            ("bad Version", I, r#"{"Version":"2012-10-18","Statement":[]}"#.into(), r#"Version must be "2012-10-17" or "2008-10-17", found "2012-10-18""#),
+            ("Version not a string", I, r#"{"Version":2012,"Statement":[]}"#.into(), "Version must be \"2012-10-17\" or \"2008-10-17\", found a number"),
+            ("Id not a string", I, r#"{"Id":[],"Statement":[]}"#.into(), "Id must be a string, found an array"),
+            ("missing Statement", I, r#"{"Version":"2012-10-17"}"#.into(), "missing Statement"),
+            ("empty Statement array", I, r#"{"Statement":[]}"#.into(), "Statement must not be an empty array"),
+            ("Statement a string", I, r#"{"Statement":"allow"}"#.into(), r#"Statement must be an object or a non-empty array of objects, found "allow""#),
+            ("Statement null", I, r#"{"Statement":null}"#.into(), "found null"),
+            ("Statement element not an object", I, r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},3]}"#.into(), "Statement[1] must be an object, found a number"),
+            // Statement keys.
+            ("unknown statement key", I, doc(r#"{"Effect":"Allow","Actions":"*","Resource":"*"}"#), r#"Statement[0]: unknown key "Actions""#),
+            ("statement key case", I, doc(r#"{"effect":"Allow","Action":"*","Resource":"*"}"#), r#"did you mean "Effect"?"#),
+            ("Sid not a string", I, doc(r#"{"Sid":1,"Effect":"Allow","Action":"*","Resource":"*"}"#), "Statement[0].Sid must be a string, found a number"),
+            // Effect.
+            ("Effect lowercase", I, doc(r#"{"Effect":"allow","Action":"*","Resource":"*"}"#), r#"Statement[0].Effect must be "Allow" or "Deny", found "allow""#),
+            ("Effect names the Sid", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"Two","Effect":"DENY","Action":"*","Resource":"*"}"#), r#"Statement[1].Effect must be "Allow" or "Deny", found "DENY" (Sid "Two")"#),
+            ("Effect boolean", I, doc(r#"{"Effect":true,"Action":"*","Resource":"*"}"#), "Statement[0].Effect must be \"Allow\" or \"Deny\", found a boolean"),
+            ("missing Effect", I, doc(r#"{"Action":"*","Resource":"*"}"#), "Statement[0]: missing Effect"),
+            // Action.
+            ("missing Action", I, doc(r#"{"Effect":"Allow","Resource":"*"}"#), "Statement[0]: missing Action or NotAction"),
+            ("Action and NotAction", I, doc(r#"{"Effect":"Allow","Action":"*","NotAction":"ecr:PutImage","Resource":"*"}"#), "has both Action and NotAction"),
+            ("Action a number", I, doc(r#"{"Effect":"Allow","Action":42,"Resource":"*"}"#), "Statement[0].Action must be a string or a non-empty array of strings, found a number"),
+            ("Action element null", I, doc(r#"{"Effect":"Allow","Action":["ecr:PutImage",null],"Resource":"*"}"#), "Statement[0].Action[1] must be a string, found null"),
+            ("Action element object", I, doc(r#"{"Effect":"Allow","Action":[{}],"Resource":"*"}"#), "Statement[0].Action[0] must be a string, found an object"),
+            ("huge Action array of numbers", I, huge_array, "Statement[0].Action[0] must be a string, found a number"),
+            ("empty Action array", I, doc(r#"{"Effect":"Allow","Action":[],"Resource":"*"}"#), "Statement[0].Action must not be an empty array"),
+            ("empty action", I, doc(r#"{"Effect":"Allow","Action":"","Resource":"*"}"#), r#"Statement[0].Action "" is not a valid action"#),
+            ("action without service", I, doc(r#"{"Effect":"Allow","Action":"BatchGetImage","Resource":"*"}"#), r#""BatchGetImage" is not a valid action: expected "*" or "service:action""#),
+            ("action with empty name", I, doc(r#"{"Effect":"Allow","Action":"ecr:","Resource":"*"}"#), "the action name must be"),
+            ("action with bad char", I, doc(r#"{"Effect":"Allow","Action":"ecr:Batch-Get","Resource":"*"}"#), "the action name must be letters, digits"),
+            ("action with NUL", I, doc(r#"{"Effect":"Allow","Action":"ecr:Batch\u0000","Resource":"*"}"#), r#"Statement[0].Action "ecr:Batch\0" is not a valid action"#),
+            ("wildcard service", I, doc(r#"{"Effect":"Allow","Action":"*:*","Resource":"*"}"#), "the service prefix must be"),
+            ("unknown ecr action", I, doc(r#"{"Effect":"Allow","Action":"ecr:Foo","Resource":"*"}"#), "Statement[0]: unknown action ecr:Foo"),
+            ("unknown ecr action in NotAction", R, doc(r#"{"Effect":"Deny","Principal":"*","NotAction":["ecr:PutImage","ecr:PushImage"]}"#), "Statement[0]: unknown action ecr:PushImage"),
+            ("non-ecr action in resource policy", R, doc(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}"#), r#"Statement[0].Action "s3:GetObject" is not allowed in a repository or registry policy"#),
+            // Principal.
+            ("Principal in identity policy", I, doc(r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}"#), "Statement[0]: Principal is not allowed in an identity policy"),
+            ("NotPrincipal in identity policy", I, doc(r#"{"Effect":"Allow","NotPrincipal":"*","Action":"*","Resource":"*"}"#), "NotPrincipal is not allowed in an identity policy"),
+            ("missing Principal in resource policy", R, doc(r#"{"Effect":"Allow","Action":"ecr:*"}"#), "Statement[0]: missing Principal or NotPrincipal"),
+            ("Principal and NotPrincipal", R, doc(r#"{"Effect":"Allow","Principal":"*","NotPrincipal":"*","Action":"ecr:*"}"#), "has both Principal and NotPrincipal"),
+            ("Principal bare non-star string", R, doc(r#"{"Effect":"Allow","Principal":"123456789012","Action":"ecr:*"}"#), r#"Statement[0].Principal must be "*" or an object"#),
+            ("Principal empty object", R, doc(r#"{"Effect":"Allow","Principal":{},"Action":"ecr:*"}"#), "Statement[0].Principal must name at least one principal"),
+            ("Principal unsupported type", R, doc(r#"{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"ecr:*"}"#), r#"Statement[0].Principal has unsupported principal type "Federated""#),
+            ("wildcard in principal ARN", R, doc(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/*"},"Action":"ecr:*"}"#), r#"Statement[0].Principal.AWS "arn:aws:iam::123456789012:user/*" contains a wildcard"#),
+            ("wildcard account", R, doc(r#"{"Effect":"Allow","Principal":{"AWS":["*","arn:aws:iam::*:root"]},"Action":"ecr:*"}"#), "Statement[0].Principal.AWS[1] \"arn:aws:iam::*:root\" contains a wildcard"),
+            ("short account id", R, doc(r#"{"Effect":"Allow","Principal":{"AWS":"12345"},"Action":"ecr:*"}"#), r#""12345" is not a valid AWS principal"#),
+            ("group is not a principal", R, doc(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:group/devs"},"Action":"ecr:*"}"#), "is not a valid AWS principal"),
+            ("principal from another service", R, doc(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:s3:::bucket"},"Action":"ecr:*"}"#), "is not a valid AWS principal"),
+            ("principal AWS number", R, doc(r#"{"Effect":"Allow","Principal":{"AWS":123456789012},"Action":"ecr:*"}"#), "Statement[0].Principal.AWS must be a string or a non-empty array of strings, found a number"),
+            ("bad service principal", R, doc(r#"{"Effect":"Allow","Principal":{"Service":"*"},"Action":"ecr:*"}"#), "Statement[0].Principal.Service \"*\" is not a valid service principal"),
+            // Resource.
+            ("missing Resource in identity policy", I, doc(r#"{"Effect":"Allow","Action":"*"}"#), "Statement[0]: missing Resource or NotResource"),
+            ("Resource and NotResource", R, doc(r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","NotResource":"*"}"#), "has both Resource and NotResource"),
+            ("bad ARN", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"repository/team"}"#), r#"Statement[0].Resource "repository/team" is not a valid ARN"#),
+            ("ARN with five parts", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":["*","arn:aws:ecr:us-east-1:repository/x"]}"#), "Statement[0].Resource[1] \"arn:aws:ecr:us-east-1:repository/x\" is not a valid ARN"),
+            ("ARN with empty resource", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:ecr:us-east-1:000000000000:"}"#), "is not a valid ARN"),
+            ("empty Resource", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":""}"#), r#"Statement[0].Resource "" is not a valid ARN"#),
+            ("Resource with control character", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:ecr:::repository/\u0001"}"#), "contains a control character"),
+            ("empty NotResource array", I, doc(r#"{"Effect":"Allow","Action":"*","NotResource":[]}"#), "Statement[0].NotResource must not be an empty array"),
+            ("unterminated variable", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:ecr:*:*:repository/${aws:username"}"#), "has an unterminated policy variable"),
+            ("invalid variable", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:ecr:*:*:repository/${not a key}"}"#), "has an invalid policy variable \"${not a key}\""),
+            // Condition.
+            ("Condition not an object", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":[]}"#), "Statement[0].Condition must be an object"),
+            ("unknown operator", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEqual":{"aws:username":"a"}}}"#), r#"Statement[0].Condition has unknown condition operator "StringEqual""#),
+            ("unknown qualifier", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"ForSomeValues:StringEquals":{"aws:username":"a"}}}"#), "unknown condition operator \"ForSomeValues:StringEquals\""),
+            ("NullIfExists", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"NullIfExists":{"aws:username":"true"}}}"#), "Null cannot be combined with IfExists"),
+            ("operator body not an object", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":"a"}}"#), r#"Statement[0].Condition.StringEquals must be an object mapping condition keys to values, found "a""#),
+            ("invalid condition key", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"username":"a"}}}"#), r#"has invalid condition key "username""#),
+            ("condition value object", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:username":{}}}}"#), r#"Statement[0].Condition.StringEquals["aws:username"] must be a string, number, boolean or a non-empty array of them, found an object"#),
+            ("condition value null in array", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:username":["a",null]}}}"#), r#"["aws:username"][1] must be a string, number or boolean, found null"#),
+            ("condition values empty", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:username":[]}}}"#), "must not be an empty array"),
+            ("bad CIDR", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":["10.0.0.0/8","10.0.0.0/33"]}}}"#), r#"Statement[0].Condition.IpAddress["aws:SourceIp"][1] "10.0.0.0/33" is not an IP address or CIDR block"#),
+            ("bad IP", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"localhost"}}}"#), "\"localhost\" is not an IP address or CIDR block"),
+            ("bad Bool", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"yes"}}}"#), r#""yes" is not "true" or "false""#),
+            ("bad Null", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Null":{"aws:SourceIp":1}}}"#), r#""1" is not "true" or "false""#),
+            ("bad number", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":"NaN"}}}"#), r#""NaN" is not a number"#),
+            ("bad date", I, doc(r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2026-02-30T00:00:00Z"}}}"#), r#""2026-02-30T00:00:00Z" is not a date"#),
+            ("long values are cut", I, doc(&format!(r#"{{"Effect":"Allow","Action":"*","Resource":"{}"}}"#, "x".repeat(500))), "xxxx\"…"),
+        ];
+        assert!(cases.len() >= 30);
+        for (name, kind, text, fragment) in &cases {
+            match Policy::parse(text, *kind) {
+                Ok(_) => panic!("{name}: parsed, expected an error containing {fragment:?}"),
+                Err(PolicyError(message)) => assert!(
+                    message.contains(fragment),
+                    "{name}: error {message:?} does not contain {fragment:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn json_nesting_is_bounded_beyond_the_length_limit() {
+        for text in ["[".repeat(1_000_000), r#"{"a":"#.repeat(200_000)] {
+            let err = serde_json::from_str::<Json>(&text).expect_err("too deep");
+            assert!(
+                err.to_string().contains("recursion limit exceeded"),
+                "{err}"
+            );
+        }
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(serde_json::from_str::<Json>(&ok).is_ok());
+    }
+
+    #[test]
+    fn ecr_actions_are_sorted_unique_and_complete() {
+        assert_eq!(ECR_ACTIONS.len(), 64);
+        assert!(
+            ECR_ACTIONS.windows(2).all(|w| w[0] < w[1]),
+            "sorted and unique"
+        );
+        for name in [
+            "GetAuthorizationToken",
+            "ReplicateImage",
+            "BatchImportUpstreamImage",
+            "ValidatePullThroughCacheRule",
+        ] {
+            assert!(is_ecr_action(name), "{name}");
+        }
+        assert!(is_ecr_action("batchgetimage"));
+        assert!(!is_ecr_action("PushImage"));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Evaluation
+    // -----------------------------------------------------------------------------------------
+
+    /// One row of an evaluation table, built fluently.
+    struct Case {
+        name: &'static str,
+        identity: Vec<String>,
+        resource: Vec<String>,
+        caller: Option<PrincipalInfo>,
+        action: &'static str,
+        arn: &'static str,
+        context: Vec<(&'static str, &'static str)>,
+        expect: Decision,
+    }
+
+    fn case(name: &'static str) -> Case {
+        Case {
+            name,
+            identity: Vec::new(),
+            resource: Vec::new(),
+            caller: Some(alice()),
+            action: "ecr:BatchGetImage",
+            arn: REPO,
+            context: Vec::new(),
+            expect: Decision::ImplicitDeny,
+        }
+    }
+
+    impl Case {
+        fn identity(mut self, statements: &str) -> Self {
+            self.identity.push(doc(statements));
+            self
+        }
+        fn identity_text(mut self, text: &str) -> Self {
+            self.identity.push(text.to_owned());
+            self
+        }
+        fn resource(mut self, statements: &str) -> Self {
+            self.resource.push(doc(statements));
+            self
+        }
+        fn caller(mut self, caller: Option<PrincipalInfo>) -> Self {
+            self.caller = caller;
+            self
+        }
+        fn action(mut self, action: &'static str) -> Self {
+            self.action = action;
+            self
+        }
+        fn on(mut self, arn: &'static str) -> Self {
+            self.arn = arn;
+            self
+        }
+        fn ctx(mut self, key: &'static str, value: &'static str) -> Self {
+            self.context.push((key, value));
+            self
+        }
+        fn expect(mut self, expect: Decision) -> Self {
+            self.expect = expect;
+            self
+        }
+
+        fn run(&self) {
+            let parse = |text: &String, kind| {
+                Policy::parse(text, kind)
+                    .unwrap_or_else(|e| panic!("{}: policy does not parse: {e}\n{text}", self.name))
+            };
+            let identity: Vec<Policy> = self
+                .identity
+                .iter()
+                .map(|t| parse(t, PolicyKind::Identity))
+                .collect();
+            let resource: Vec<Policy> = self
+                .resource
+                .iter()
+                .map(|t| parse(t, PolicyKind::Resource))
+                .collect();
+            let mut context = Context::new();
+            for (key, value) in &self.context {
+                context.add(key, *value);
+            }
+            let req = Request {
+                principal: self.caller.as_ref(),
+                action: self.action,
+                resource: self.arn,
+                context: &context,
+            };
+            let decision = evaluate(
+                &identity.iter().collect::<Vec<_>>(),
+                &resource.iter().collect::<Vec<_>>(),
+                &req,
+            );
+            assert_eq!(decision, self.expect, "{}", self.name);
+        }
+    }
+
+    use Decision::{Allow, ExplicitDeny, ImplicitDeny};
+
+    const ALLOW_ALL: &str = r#"{"Effect":"Allow","Action":"ecr:*","Resource":"*"}"#;
+    const DENY_ALL: &str = r#"{"Effect":"Deny","Action":"*","Resource":"*"}"#;
+    const RES_ALLOW_ANY: &str = r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*"}"#;
+    const RES_DENY_ANY: &str = r#"{"Effect":"Deny","Principal":"*","Action":"ecr:*"}"#;
+
+    #[test]
+    fn combines_identity_and_resource_policies() {
+        let other_repo = "arn:aws:ecr:us-east-1:000000000000:repository/other/app";
+        let cases = [
+            case("no policies").expect(ImplicitDeny),
+            case("identity allow only").identity(ALLOW_ALL).expect(Allow),
+            case("resource allow only").resource(RES_ALLOW_ANY).expect(Allow),
+            case("identity allow + resource deny").identity(ALLOW_ALL).resource(RES_DENY_ANY).expect(ExplicitDeny),
+            case("identity deny + resource allow").identity(DENY_ALL).resource(RES_ALLOW_ANY).expect(ExplicitDeny),
+            case("deny in a second identity policy").identity(ALLOW_ALL).identity(DENY_ALL).expect(ExplicitDeny),
+            case("deny in the registry policy")
+                .resource(RES_ALLOW_ANY)
+                .resource(RES_DENY_ANY)
+                .expect(ExplicitDeny),
+            case("identity allows another action only")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:PutImage","Resource":"*"}"#)
+                .expect(ImplicitDeny),
+            // Principals in resource policies.
+            case("resource allow to exact user ARN")
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"ecr:BatchGetImage"}"#)
+                .expect(Allow),
+            case("resource allow to exact user ARN, another user")
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"ecr:BatchGetImage"}"#)
+                .caller(Some(bob()))
+                .expect(ImplicitDeny),
+            case("resource allow to account root only delegates")
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"ecr:*"}"#)
+                .expect(ImplicitDeny),
+            case("resource allow to account id only delegates")
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"000000000000"},"Action":"ecr:*"}"#)
+                .expect(ImplicitDeny),
+            case("resource allow to account root + identity allow")
+                .identity(ALLOW_ALL)
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"ecr:*"}"#)
+                .expect(Allow),
+            case("resource deny to account root")
+                .identity(ALLOW_ALL)
+                .resource(r#"{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"ecr:*"}"#)
+                .expect(ExplicitDeny),
+            case("resource deny to account id")
+                .identity(ALLOW_ALL)
+                .resource(r#"{"Effect":"Deny","Principal":{"AWS":["000000000000"]},"Action":"ecr:*"}"#)
+                .expect(ExplicitDeny),
+            case("resource deny to another account")
+                .identity(ALLOW_ALL)
+                .resource(r#"{"Effect":"Deny","Principal":{"AWS":"111122223333"},"Action":"ecr:*"}"#)
+                .expect(Allow),
+            case("resource deny to account root does not reach anonymous")
+                .caller(None)
+                .resource(RES_ALLOW_ANY)
+                .resource(r#"{"Effect":"Deny","Principal":{"AWS":"000000000000"},"Action":"ecr:*"}"#)
+                .expect(Allow),
+            case("service principal never matches")
+                .resource(r#"{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"ecr:*"}"#)
+                .expect(ImplicitDeny),
+            case("resource allow AWS * to a user of another account")
+                .caller(Some(carol_other_account()))
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:*"}"#)
+                .expect(Allow),
+            // Anonymous callers.
+            case("anonymous with resource allow *").caller(None).resource(RES_ALLOW_ANY).expect(Allow),
+            case("anonymous with resource allow AWS *")
+                .caller(None)
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage"}"#)
+                .expect(Allow),
+            case("anonymous: identity allow ignored").caller(None).identity(ALLOW_ALL).expect(ImplicitDeny),
+            case("anonymous: identity deny ignored")
+                .caller(None)
+                .identity(DENY_ALL)
+                .resource(RES_ALLOW_ANY)
+                .expect(Allow),
+            case("anonymous with resource allow to a user")
+                .caller(None)
+                .resource(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"ecr:*"}"#)
+                .expect(ImplicitDeny),
+            // NotPrincipal.
+            case("NotPrincipal deny spares the listed user")
+                .identity(ALLOW_ALL)
+                .resource(r#"{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"ecr:*"}"#)
+                .expect(Allow),
+            case("NotPrincipal deny hits other users")
+                .caller(Some(bob()))
+                .identity(ALLOW_ALL)
+                .resource(r#"{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"ecr:*"}"#)
+                .expect(ExplicitDeny),
+            case("NotPrincipal deny hits anonymous")
+                .caller(None)
+                .resource(RES_ALLOW_ANY)
+                .resource(r#"{"Effect":"Deny","NotPrincipal":{"AWS":"000000000000"},"Action":"ecr:*"}"#)
+                .expect(ExplicitDeny),
+            case("NotPrincipal account spares its users")
+                .caller(Some(bob()))
+                .identity(ALLOW_ALL)
+                .resource(r#"{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"ecr:*"}"#)
+                .expect(Allow),
+            // Actions.
+            case("NotAction allows other actions")
+                .identity(r#"{"Effect":"Allow","NotAction":"ecr:BatchDeleteImage","Resource":"*"}"#)
+                .expect(Allow),
+            case("NotAction excludes the named action")
+                .identity(r#"{"Effect":"Allow","NotAction":"ecr:BatchDeleteImage","Resource":"*"}"#)
+                .action("ecr:BatchDeleteImage")
+                .expect(ImplicitDeny),
+            case("NotAction deny")
+                .identity(ALLOW_ALL)
+                .identity(r#"{"Effect":"Deny","NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"}"#)
+                .action("ecr:PutImage")
+                .expect(ExplicitDeny),
+            case("ecr:Batch* matches BatchGetImage")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:Batch*","Resource":"*"}"#)
+                .expect(Allow),
+            case("ecr:Batch* does not match PutImage")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:Batch*","Resource":"*"}"#)
+                .action("ecr:PutImage")
+                .expect(ImplicitDeny),
+            case("* matches everything").identity(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#).expect(Allow),
+            case("case-insensitive action")
+                .identity(r#"{"Effect":"Allow","Action":"ECR:batchgetimage","Resource":"*"}"#)
+                .expect(Allow),
+            case("case-insensitive wildcard action")
+                .identity(r#"{"Effect":"Allow","Action":"Ecr:bATCH*iMAGE","Resource":"*"}"#)
+                .expect(Allow),
+            case("? glob in action")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:BatchGe?Image","Resource":"*"}"#)
+                .expect(Allow),
+            case("? matches exactly one character")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:Batch?Image","Resource":"*"}"#)
+                .expect(ImplicitDeny),
+            case("other service's action does not match")
+                .identity(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#)
+                .expect(ImplicitDeny),
+            // Resources.
+            case("wildcard resource matches")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/team/*"}"#)
+                .expect(Allow),
+            case("wildcard resource does not match another repository")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/team/*"}"#)
+                .on(other_repo)
+                .expect(ImplicitDeny),
+            case("? glob in resource")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-?:000000000000:repository/team/ap?"}"#)
+                .expect(Allow),
+            case("? glob in resource needs one character")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/team/a?"}"#)
+                .expect(ImplicitDeny),
+            case("resources are case-sensitive")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/Team/app"}"#)
+                .expect(ImplicitDeny),
+            case("wildcards do not cross ARN parts")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/team/app"}"#)
+                .on("arn:aws:ecr:us-east-1:extra:000000000000:repository/team/app")
+                .expect(ImplicitDeny),
+            case("NotResource allows other repositories")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","NotResource":"arn:aws:ecr:*:*:repository/other/*"}"#)
+                .expect(Allow),
+            case("NotResource excludes the named repositories")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","NotResource":"arn:aws:ecr:*:*:repository/other/*"}"#)
+                .on(other_repo)
+                .expect(ImplicitDeny),
+            case("registry-level action needs Resource *")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"arn:aws:ecr:*:*:repository/*"}"#)
+                .action("ecr:GetAuthorizationToken")
+                .on("*")
+                .expect(ImplicitDeny),
+            case("registry-level action with Resource *")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}"#)
+                .action("ecr:GetAuthorizationToken")
+                .on("*")
+                .expect(Allow),
+            case("resource policy Resource narrows")
+                .resource(r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/other/*"}"#)
+                .expect(ImplicitDeny),
+        ];
+        for c in &cases {
+            c.run();
+        }
+    }
+
+    #[test]
+    fn evaluates_conditions() {
+        let with_condition = |condition: &str| {
+            format!(
+                r#"{{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{condition}}}"#
+            )
+        };
+        let cases = [
+            case("StringEquals aws:username")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:username":"alice"}}"#))
+                .ctx("aws:username", "alice")
+                .expect(Allow),
+            case("StringEquals aws:username, other user")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:username":"alice"}}"#))
+                .ctx("aws:username", "bob")
+                .expect(ImplicitDeny),
+            case("StringEquals is case-sensitive")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:username":"Alice"}}"#))
+                .ctx("aws:username", "alice")
+                .expect(ImplicitDeny),
+            case("condition keys are case-insensitive")
+                .identity(&with_condition(r#"{"StringEquals":{"AWS:UserName":"alice"}}"#))
+                .ctx("aws:username", "alice")
+                .expect(Allow),
+            case("StringEquals does not glob")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:username":"a*"}}"#))
+                .ctx("aws:username", "alice")
+                .expect(ImplicitDeny),
+            case("StringEqualsIgnoreCase")
+                .identity(&with_condition(r#"{"StringEqualsIgnoreCase":{"aws:username":"ÄLICE"}}"#))
+                .ctx("aws:username", "älice")
+                .expect(Allow),
+            case("StringLike")
+                .identity(&with_condition(r#"{"StringLike":{"aws:username":["bo?","al*"]}}"#))
+                .ctx("aws:username", "alice")
+                .expect(Allow),
+            case("StringNotLike")
+                .identity(&with_condition(r#"{"StringNotLike":{"aws:username":"al*"}}"#))
+                .ctx("aws:username", "alice")
+                .expect(ImplicitDeny),
+            case("ArnLike on aws:PrincipalArn from the principal")
+                .identity(&with_condition(r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::000000000000:user/*"}}"#))
+                .expect(Allow),
+            case("ArnLike on aws:PrincipalArn, no match")
+                .identity(&with_condition(r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/*"}}"#))
+                .expect(ImplicitDeny),
+            case("ArnLike in a resource policy grants to matching callers")
+                .caller(Some(bob()))
+                .resource(r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::000000000000:user/b*"}}}"#)
+                .expect(Allow),
+            case("ArnEquals from the context")
+                .identity(&with_condition(r#"{"ArnEquals":{"aws:SourceArn":"arn:aws:codebuild:us-east-1:000000000000:project/p"}}"#))
+                .ctx("aws:SourceArn", "arn:aws:codebuild:us-east-1:000000000000:project/p")
+                .expect(Allow),
+            case("ArnNotLike with a non-ARN context value")
+                .identity(&with_condition(r#"{"ArnNotLike":{"aws:SourceArn":"arn:aws:iam::*:*"}}"#))
+                .ctx("aws:SourceArn", "garbage")
+                .expect(Allow),
+            case("aws:PrincipalAccount from the principal")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:PrincipalAccount":"000000000000"}}"#))
+                .expect(Allow),
+            case("IpAddress IPv4 CIDR")
+                .identity(&with_condition(r#"{"IpAddress":{"aws:SourceIp":["192.0.2.0/24","10.0.0.0/8"]}}"#))
+                .ctx("aws:SourceIp", "10.1.2.3")
+                .expect(Allow),
+            case("IpAddress IPv4 outside")
+                .identity(&with_condition(r#"{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#))
+                .ctx("aws:SourceIp", "192.168.1.1")
+                .expect(ImplicitDeny),
+            case("IpAddress single address")
+                .identity(&with_condition(r#"{"IpAddress":{"aws:SourceIp":"192.168.1.1"}}"#))
+                .ctx("aws:SourceIp", "192.168.1.1")
+                .expect(Allow),
+            case("IpAddress IPv4-mapped IPv6 caller")
+                .identity(&with_condition(r#"{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#))
+                .ctx("aws:SourceIp", "::ffff:10.0.0.7")
+                .expect(Allow),
+            case("IpAddress IPv6 CIDR")
+                .identity(&with_condition(r#"{"IpAddress":{"aws:SourceIp":"2001:db8::/32"}}"#))
+                .ctx("aws:SourceIp", "2001:db8:1::1")
+                .expect(Allow),
+            case("IpAddress IPv6 outside")
+                .identity(&with_condition(r#"{"IpAddress":{"aws:SourceIp":"2001:db8::/32"}}"#))
+                .ctx("aws:SourceIp", "2001:db9::1")
+                .expect(ImplicitDeny),
+            case("IpAddress unparsable context value")
+                .identity(&with_condition(r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#))
+                .ctx("aws:SourceIp", "not-an-ip")
+                .expect(ImplicitDeny),
+            case("NotIpAddress deny, inside the range")
+                .identity(ALLOW_ALL)
+                .identity(r#"{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":["10.0.0.0/8","2001:db8::/32"]}}}"#)
+                .ctx("aws:SourceIp", "2001:db8::5")
+                .expect(Allow),
+            case("NotIpAddress deny, outside the range")
+                .identity(ALLOW_ALL)
+                .identity(r#"{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":["10.0.0.0/8","2001:db8::/32"]}}}"#)
+                .ctx("aws:SourceIp", "8.8.8.8")
+                .expect(ExplicitDeny),
+            case("Bool SecureTransport false denies")
+                .identity(ALLOW_ALL)
+                .identity(r#"{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#)
+                .ctx("aws:SecureTransport", "false")
+                .expect(ExplicitDeny),
+            case("Bool SecureTransport true passes")
+                .identity(ALLOW_ALL)
+                .identity(r#"{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":false}}}"#)
+                .ctx("aws:SecureTransport", "TRUE")
+                .expect(Allow),
+            case("Bool with the key missing does not match")
+                .identity(ALLOW_ALL)
+                .identity(r#"{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#)
+                .expect(Allow),
+            case("BoolIfExists with the key missing matches")
+                .identity(ALLOW_ALL)
+                .identity(r#"{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"BoolIfExists":{"aws:SecureTransport":"false"}}}"#)
+                .expect(ExplicitDeny),
+            case("IfExists with the key missing holds")
+                .identity(&with_condition(r#"{"StringEqualsIfExists":{"aws:username":"bob"}}"#))
+                .expect(Allow),
+            case("IfExists with the key present is checked")
+                .identity(&with_condition(r#"{"StringEqualsIfExists":{"aws:username":"bob"}}"#))
+                .ctx("aws:username", "alice")
+                .expect(ImplicitDeny),
+            case("positive operator with the key missing fails")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:username":"alice"}}"#))
+                .expect(ImplicitDeny),
+            case("negated operator with the key missing holds")
+                .identity(&with_condition(r#"{"StringNotEquals":{"aws:username":"bob"}}"#))
+                .expect(Allow),
+            case("negated operator needs every value to differ")
+                .identity(&with_condition(r#"{"StringNotEquals":{"aws:TagKeys":"secret"}}"#))
+                .ctx("aws:TagKeys", "team")
+                .ctx("aws:TagKeys", "secret")
+                .expect(ImplicitDeny),
+            case("Null true with the key missing")
+                .identity(&with_condition(r#"{"Null":{"aws:SourceIp":"true"}}"#))
+                .expect(Allow),
+            case("Null true with the key present")
+                .identity(&with_condition(r#"{"Null":{"aws:SourceIp":true}}"#))
+                .ctx("aws:SourceIp", "10.0.0.1")
+                .expect(ImplicitDeny),
+            case("Null false with the key present")
+                .identity(&with_condition(r#"{"Null":{"aws:SourceIp":"false"}}"#))
+                .ctx("aws:SourceIp", "10.0.0.1")
+                .expect(Allow),
+            case("ForAnyValue: one value matches")
+                .identity(&with_condition(r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["team","env"]}}"#))
+                .ctx("aws:TagKeys", "owner")
+                .ctx("aws:TagKeys", "team")
+                .expect(Allow),
+            case("ForAnyValue: no value matches")
+                .identity(&with_condition(r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["team","env"]}}"#))
+                .ctx("aws:TagKeys", "owner")
+                .expect(ImplicitDeny),
+            case("ForAnyValue: key missing")
+                .identity(&with_condition(r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["team","env"]}}"#))
+                .expect(ImplicitDeny),
+            case("ForAnyValue with a negated operator")
+                .identity(&with_condition(r#"{"ForAnyValue:StringNotEquals":{"aws:TagKeys":["team","env"]}}"#))
+                .ctx("aws:TagKeys", "team")
+                .ctx("aws:TagKeys", "owner")
+                .expect(Allow),
+            case("ForAllValues: every value matches")
+                .identity(&with_condition(r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}"#))
+                .ctx("aws:TagKeys", "team")
+                .ctx("aws:TagKeys", "env")
+                .expect(Allow),
+            case("ForAllValues: one value does not match")
+                .identity(&with_condition(r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}"#))
+                .ctx("aws:TagKeys", "team")
+                .ctx("aws:TagKeys", "owner")
+                .expect(ImplicitDeny),
+            case("ForAllValues: key missing")
+                .identity(&with_condition(r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}"#))
+                .expect(Allow),
+            case("ForAllValues with a negated operator")
+                .identity(&with_condition(r#"{"ForAllValues:StringNotLike":{"aws:TagKeys":"secret*"}}"#))
+                .ctx("aws:TagKeys", "team")
+                .ctx("aws:TagKeys", "secret-x")
+                .expect(ImplicitDeny),
+            case("NumericLessThan")
+                .identity(&with_condition(r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}"#))
+                .ctx("aws:MultiFactorAuthAge", "100")
+                .expect(Allow),
+            case("NumericGreaterThanEquals fails")
+                .identity(&with_condition(r#"{"NumericGreaterThanEquals":{"aws:MultiFactorAuthAge":3600}}"#))
+                .ctx("aws:MultiFactorAuthAge", "100.5")
+                .expect(ImplicitDeny),
+            case("NumericNotEquals")
+                .identity(&with_condition(r#"{"NumericNotEquals":{"ecr:Count":[1,2]}}"#))
+                .ctx("ecr:Count", "3")
+                .expect(Allow),
+            case("DateLessThan with ISO 8601 context")
+                .identity(&with_condition(r#"{"DateLessThan":{"aws:CurrentTime":"2026-01-01T00:00:00Z"}}"#))
+                .ctx("aws:CurrentTime", "2025-12-31T23:59:59Z")
+                .expect(Allow),
+            case("DateGreaterThan with epoch context")
+                .identity(&with_condition(r#"{"DateGreaterThan":{"aws:EpochTime":"2026-01-01T00:00:00Z"}}"#))
+                .ctx("aws:EpochTime", "1767225599")
+                .expect(ImplicitDeny),
+            case("DateEquals epoch policy value vs ISO context")
+                .identity(&with_condition(r#"{"DateEquals":{"aws:CurrentTime":1767225600}}"#))
+                .ctx("aws:CurrentTime", "2026-01-01T01:00:00+01:00")
+                .expect(Allow),
+            case("all operators and keys must hold")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:username":"alice","aws:PrincipalType":"User"},"Bool":{"aws:SecureTransport":"true"}}"#))
+                .ctx("aws:username", "alice")
+                .ctx("aws:SecureTransport", "true")
+                .expect(ImplicitDeny),
+            case("all operators and keys hold")
+                .identity(&with_condition(r#"{"StringEquals":{"aws:username":"alice","aws:PrincipalType":"User"},"Bool":{"aws:SecureTransport":"true"}}"#))
+                .ctx("aws:username", "alice")
+                .ctx("aws:PrincipalType", "User")
+                .ctx("aws:SecureTransport", "true")
+                .expect(Allow),
+            // Policy variables.
+            case("${aws:username} in Resource")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}/*"}"#)
+                .ctx("aws:username", "alice")
+                .on("arn:aws:ecr:us-east-1:000000000000:repository/alice/app")
+                .expect(Allow),
+            case("${aws:username} in Resource, someone else's repository")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}/*"}"#)
+                .ctx("aws:username", "alice")
+                .on("arn:aws:ecr:us-east-1:000000000000:repository/bob/app")
+                .expect(ImplicitDeny),
+            case("${aws:username} missing matches nothing")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}/*"}"#)
+                .on("arn:aws:ecr:us-east-1:000000000000:repository/alice/app")
+                .expect(ImplicitDeny),
+            case("variable default value")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username, 'shared'}/*"}"#)
+                .on("arn:aws:ecr:us-east-1:000000000000:repository/shared/app")
+                .expect(Allow),
+            case("variable values are literal, not wildcards")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}/app"}"#)
+                .ctx("aws:username", "*")
+                .expect(ImplicitDeny),
+            case("${*} escape is a literal star")
+                .identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/team/${*}"}"#)
+                .expect(ImplicitDeny),
+            case("2008-10-17 has no variables")
+                .identity_text(r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}/*"}]}"#)
+                .ctx("aws:username", "alice")
+                .on("arn:aws:ecr:us-east-1:000000000000:repository/alice/app")
+                .expect(ImplicitDeny),
+            case("2008-10-17 matches the variable text literally")
+                .identity_text(r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}/*"}]}"#)
+                .on("arn:aws:ecr:us-east-1:000000000000:repository/${aws:username}/app")
+                .expect(Allow),
+            case("variable in a condition value")
+                .identity(&with_condition(r#"{"StringEquals":{"ecr:ResourceTag/owner":"${aws:username}"}}"#))
+                .ctx("aws:username", "alice")
+                .ctx("ecr:ResourceTag/owner", "alice")
+                .expect(Allow),
+            case("variable in a StringLike condition value")
+                .identity(&with_condition(r#"{"StringLike":{"ecr:ResourceTag/owner":"${aws:username}-*"}}"#))
+                .ctx("aws:username", "alice")
+                .ctx("ecr:ResourceTag/owner", "alice-team")
+                .expect(Allow),
+            case("${aws:PrincipalArn} in an ArnEquals value")
+                .identity(&with_condition(r#"{"ArnEquals":{"ecr:ResourceTag/owner":"${aws:PrincipalArn}"}}"#))
+                .ctx("ecr:ResourceTag/owner", "arn:aws:iam::000000000000:user/alice")
+                .expect(Allow),
+        ];
+        for c in &cases {
+            c.run();
+        }
+    }
+
+    #[test]
+    fn context_keys_are_case_insensitive_and_multi_valued() {
+        let mut c = Context::new();
+        c.set("AWS:SourceIp", "10.0.0.1");
+        assert_eq!(c.get("aws:sourceip"), Some(&["10.0.0.1".to_owned()][..]));
+        c.set("aws:SOURCEIP", "10.0.0.2");
+        assert_eq!(c.get("aws:SourceIp"), Some(&["10.0.0.2".to_owned()][..]));
+        c.add("aws:TagKeys", "a");
+        c.add("AWS:tagkeys", "b");
+        assert_eq!(c.get("aws:TagKeys").map(<[String]>::len), Some(2));
+        c.remove("aws:tagKEYS");
+        assert_eq!(c.get("aws:TagKeys"), None);
+        assert_eq!(c.get("missing"), None);
+    }
+
+    #[test]
+    fn decision_allowed() {
+        assert!(Allow.allowed());
+        assert!(!ImplicitDeny.allowed());
+        assert!(!ExplicitDeny.allowed());
+    }
+
+    #[test]
+    fn parses_dates() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("0", Some(0)),
+            ("1767225600", Some(1_767_225_600_000)),
+            ("1767225600.25", Some(1_767_225_600_250)),
+            ("1970-01-01", Some(0)),
+            ("2026-01-01T00:00:00Z", Some(1_767_225_600_000)),
+            ("2026-01-01T00:00Z", Some(1_767_225_600_000)),
+            ("2026-01-01T00:00:00.123Z", Some(1_767_225_600_123)),
+            ("2026-01-01T02:00:00+02:00", Some(1_767_225_600_000)),
+            ("2025-12-31T19:00:00-0500", Some(1_767_225_600_000)),
+            ("2024-02-29T00:00:00Z", Some(1_709_164_800_000)),
+            ("2023-02-29T00:00:00Z", None),
+            ("2026-13-01T00:00:00Z", None),
+            ("2026-01-01T24:00:00Z", None),
+            ("2026-01-01T00:00:00Zjunk", None),
+            ("2026-1-1", None),
+            ("", None),
+            ("-1", None),
+            ("tomorrow", None),
+            ("9999999999999999999999", None),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(parse_date(text), *expect, "{text}");
+        }
+    }
+
+    #[test]
+    fn parses_numbers() {
+        assert_eq!(parse_number("3600"), Some(3600.0));
+        assert_eq!(parse_number("-1.5"), Some(-1.5));
+        for bad in ["", "-", "1.", ".5", "1e5", "inf", "NaN", "0x10", " 1"] {
+            assert_eq!(parse_number(bad), None, "{bad}");
+        }
+    }
+
+    /// A plain recursive glob, as the reference for the iterative matcher.
+    fn reference_glob(pattern: &[char], text: &[char]) -> bool {
+        match (pattern.first(), text.first()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                reference_glob(&pattern[1..], text)
+                    || (!text.is_empty() && reference_glob(pattern, &text[1..]))
+            }
+            (Some('?'), Some(_)) => reference_glob(&pattern[1..], &text[1..]),
+            (Some(p), Some(t)) if p == t => reference_glob(&pattern[1..], &text[1..]),
+            _ => false,
+        }
+    }
+
+    fn compiled_glob_matches(pattern: &str, text: &str) -> bool {
+        let context = Context::new();
+        let req = Request {
+            principal: None,
+            action: "",
+            resource: "",
+            context: &context,
+        };
+        Pattern::compile(
+            pattern,
+            Syntax {
+                glob: true,
+                fold: false,
+                vars: false,
+            },
+        )
+        .expect("no variables")
+        .matches(text, false, &req)
+    }
+
+    #[test]
+    fn glob_examples() {
+        let cases = [
+            ("*", "", true),
+            ("*", "anything", true),
+            ("a*", "a", true),
+            ("a*", "b", false),
+            ("*a", "bba", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("a?c", "aéc", true),
+            ("é*", "éa", true),
+            ("**x", "x", true),
+            ("*a*a*a*a*b", &"a".repeat(200), false),
+            ("", "", true),
+            ("", "a", false),
+        ];
+        for (pattern, text, expect) in cases {
+            assert_eq!(
+                compiled_glob_matches(pattern, text),
+                expect,
+                "{pattern:?} vs {text:?}"
+            );
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn glob_agrees_with_reference(pattern in "[ab*?é]{0,8}", text in "[abé]{0,10}") {
+                let p: Vec<char> = pattern.chars().collect();
+                let t: Vec<char> = text.chars().collect();
+                prop_assert_eq!(compiled_glob_matches(&pattern, &text), reference_glob(&p, &t));
+            }
+
+            #[test]
+            fn parse_never_panics_on_arbitrary_text(text in ".{0,300}") {
+                let _ = Policy::parse(&text, PolicyKind::Identity);
+                let _ = Policy::parse(&text, PolicyKind::Resource);
+            }
+
+            #[test]
+            fn parse_never_panics_on_json_shaped_text(text in r#"[\[\]{}:,"\\ a-zA-Z0-9*?$/.\-]{0,200}"#) {
+                let _ = Policy::parse(&text, PolicyKind::Resource);
+            }
+
+            #[test]
+            fn parse_and_evaluate_never_panic_on_mutated_policies(
+                value in r#"[a-zA-Z0-9:*?/${}' .\-]{0,40}"#,
+                slot in 0usize..6,
+                probe in r#"[a-zA-Z0-9:*?/.\-]{0,40}"#,
+            ) {
+                let value = serde_json::to_string(&value).expect("string");
+                let mut fields = [
+                    r#""ecr:*""#.to_owned(),
+                    r#""*""#.to_owned(),
+                    r#""aws:username""#.to_owned(),
+                    r#""alice""#.to_owned(),
+                    r#""StringLike""#.to_owned(),
+                    r#""ArnLike""#.to_owned(),
+                ];
+                if let Some(f) = fields.get_mut(slot) {
+                    *f = value;
+                }
+                let [action, resource, key, cond_value, op1, op2] = fields;
+                let text = doc(&format!(
+                    r#"{{"Effect":"Allow","Action":{action},"Resource":{resource},"Condition":{{{op1}:{{{key}:{cond_value}}},{op2}:{{"aws:PrincipalArn":{cond_value}}}}}}}"#
+                ));
+                if let Ok(policy) = Policy::parse(&text, PolicyKind::Identity) {
+                    let mut context = Context::new();
+                    context.set("aws:username", probe.clone());
+                    let caller = alice();
+                    let req = Request { principal: Some(&caller), action: &probe, resource: &probe, context: &context };
+                    let _ = evaluate(&[&policy], &[], &req);
+                }
+            }
+        }
     }
 }
