@@ -867,7 +867,9 @@ impl Auth {
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<Caller, AuthFailure> {
-        let keys = Self::limiter_keys(source, Some(user));
+        // Login passwords cannot be guessed, and a lockout of the shared user name `AWS`
+        // would lock everyone out: those count against the source only.
+        let keys = Self::limiter_keys(source, (user != "AWS").then_some(user));
         self.check_limits(&keys)?;
         let result = if user == "AWS" {
             self.login_password(password, source)

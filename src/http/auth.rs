@@ -76,7 +76,8 @@ pub struct Who<'a> {
     pub caller: Caller,
     /// Whether the request carried credentials at all.
     pub presented: bool,
-    pub realm: String,
+    /// The request's headers (the realm is worked out from them only when refusing).
+    pub headers: &'a HeaderMap,
 }
 
 /// The scope a client should ask for to perform `action` on `resource`.
@@ -100,7 +101,7 @@ pub fn scope_for(action: Action, resource: Resource<'_>) -> String {
 impl Who<'_> {
     /// `401` with the challenge that starts (or restarts) the token flow.
     pub fn challenge(&self, scope: Option<&str>, error: Option<&str>, message: &str) -> OciError {
-        challenge(self.auth, &self.realm, scope, error, message)
+        challenge(self.auth, &realm(self.auth, self.headers), scope, error, message)
     }
 
     /// Whether the caller may; no response attached (for decisions that fall back quietly).

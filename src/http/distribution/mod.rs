@@ -191,9 +191,9 @@ pub async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let realm = crate::http::auth::realm(&st.auth, &headers);
     let result = match crate::http::auth::authenticate(&st.auth, &headers, ip) {
         Err(f) => {
+            let realm = crate::http::auth::realm(&st.auth, &headers);
             let bearer = header_str(&headers, &header::AUTHORIZATION)
                 .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
             Err(crate::http::auth::failure(&st.auth, &realm, f, bearer))
@@ -203,7 +203,7 @@ pub async fn dispatch(
                 auth: &st.auth,
                 caller,
                 presented,
-                realm,
+                headers: &headers,
             };
             let parsed = match rest {
                 Ok(Path(rest)) => Endpoint::parse(&rest),
