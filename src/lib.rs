@@ -8,10 +8,10 @@ pub mod oci;
 pub mod registry;
 pub mod storage;
 
-use axum::serve::ListenerExt;
-use config::{Config, MetadataBackend, StorageBackend};
 use auth::store::IdentityStore;
 use auth::Auth;
+use axum::serve::ListenerExt;
+use config::{Config, MetadataBackend, StorageBackend};
 use metadata::MetadataStore;
 use registry::{Registry, RegistryOptions};
 use std::net::SocketAddr;
@@ -273,8 +273,8 @@ impl Application {
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-            .with_graceful_shutdown(shutdown)
-            .await;
+        .with_graceful_shutdown(shutdown)
+        .await;
         janitor.abort();
         for task in &self.background {
             task.abort();

@@ -73,25 +73,41 @@ enum PrincipalCmd {
     },
     List,
     /// Refuse every credential and token of the principal until enabled again.
-    Disable { name: String },
-    Enable { name: String },
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
     /// Delete the principal, its keys, policies and refresh tokens.
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum KeyCmd {
     /// Create an access key for a principal; the secret is printed once.
-    Create { principal: String },
+    Create {
+        principal: String,
+    },
     List {
         #[arg(long)]
         principal: Option<String>,
     },
-    Disable { id: String },
-    Enable { id: String },
-    Delete { id: String },
+    Disable {
+        id: String,
+    },
+    Enable {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
     /// Print an ECR-style login password (user `AWS`) for the key, valid 12 hours by default.
-    LoginPassword { id: String },
+    LoginPassword {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,23 +118,37 @@ enum PolicyCmd {
         name: String,
         file: PathBuf,
     },
-    Detach { principal: String, name: String },
+    Detach {
+        principal: String,
+        name: String,
+    },
     /// Print the principal's policies.
-    List { principal: String },
+    List {
+        principal: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum RepositoryPolicyCmd {
     /// Set REPOSITORY's policy from FILE (`-` for standard input).
-    Set { repository: String, file: PathBuf },
-    Get { repository: String },
-    Delete { repository: String },
+    Set {
+        repository: String,
+        file: PathBuf,
+    },
+    Get {
+        repository: String,
+    },
+    Delete {
+        repository: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum RegistryPolicyCmd {
     /// Set the registry policy from FILE (`-` for standard input).
-    Set { file: PathBuf },
+    Set {
+        file: PathBuf,
+    },
     Get,
     Delete,
 }
@@ -160,16 +190,36 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
     let store = auth.store().clone();
     let e = |e: berth::metadata::MetaError| e.to_string();
     let repo = |r: &str| -> Result<berth::oci::RepositoryName, String> {
-        r.parse().map_err(|_| format!("{r:?} is not a valid repository name"))
+        r.parse()
+            .map_err(|_| format!("{r:?} is not a valid repository name"))
     };
     match command {
         Command::Principal(c) => match c {
-            PrincipalCmd::Create { name, robot, with_key } => {
-                let kind = if robot { PrincipalKind::Robot } else { PrincipalKind::User };
-                auth.create_principal(&name, kind).await.map_err(|e| e.to_string())?;
-                println!("created {} {name} ({})", kind.as_str(), auth.settings().principal_arn(kind, &name));
+            PrincipalCmd::Create {
+                name,
+                robot,
+                with_key,
+            } => {
+                let kind = if robot {
+                    PrincipalKind::Robot
+                } else {
+                    PrincipalKind::User
+                };
+                auth.create_principal(&name, kind)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "created {} {name} ({})",
+                    kind.as_str(),
+                    auth.settings().principal_arn(kind, &name)
+                );
                 if with_key {
-                    print_key(&auth.create_access_key(&name).await.map_err(|e| e.to_string())?);
+                    print_key(
+                        &auth
+                            .create_access_key(&name)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    );
                 }
             }
             PrincipalCmd::List => {
@@ -188,7 +238,10 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 format!("principal {name}"),
             )?,
             PrincipalCmd::Enable { name } => found(
-                store.set_principal_disabled(&name, false).await.map_err(e)?,
+                store
+                    .set_principal_disabled(&name, false)
+                    .await
+                    .map_err(e)?,
                 format!("principal {name}"),
             )?,
             PrincipalCmd::Delete { name } => found(
@@ -197,11 +250,18 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
             )?,
         },
         Command::Key(c) => match c {
-            KeyCmd::Create { principal } => {
-                print_key(&auth.create_access_key(&principal).await.map_err(|e| e.to_string())?)
-            }
+            KeyCmd::Create { principal } => print_key(
+                &auth
+                    .create_access_key(&principal)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
             KeyCmd::List { principal } => {
-                for k in store.list_access_keys(principal.as_deref()).await.map_err(e)? {
+                for k in store
+                    .list_access_keys(principal.as_deref())
+                    .await
+                    .map_err(e)?
+                {
                     println!(
                         "{}\t{}\t{}",
                         k.id,
@@ -224,19 +284,28 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
             )?,
             KeyCmd::LoginPassword { id } => {
                 auth.rotate_keys().await.map_err(|e| e.to_string())?;
-                let (password, _) = auth.login_password_for_key(&id).map_err(|e| e.to_string())?;
+                let (password, _) = auth
+                    .login_password_for_key(&id)
+                    .map_err(|e| e.to_string())?;
                 println!("{password}");
             }
         },
         Command::Policy(c) => match c {
-            PolicyCmd::Attach { principal, name, file } => {
+            PolicyCmd::Attach {
+                principal,
+                name,
+                file,
+            } => {
                 let doc = read_input(&file)?;
                 auth.put_identity_policy(&principal, &name, &doc)
                     .await
                     .map_err(|e| e.to_string())?;
             }
             PolicyCmd::Detach { principal, name } => found(
-                store.delete_identity_policy(&principal, &name).await.map_err(e)?,
+                store
+                    .delete_identity_policy(&principal, &name)
+                    .await
+                    .map_err(e)?,
                 format!("policy {name} on {principal}"),
             )?,
             PolicyCmd::List { principal } => {
@@ -253,11 +322,20 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             }
             RepositoryPolicyCmd::Get { repository } => {
-                let doc = store.get_resource_policy(repo(&repository)?.as_str()).await.map_err(e)?;
-                println!("{}", doc.ok_or_else(|| format!("repository {repository} has no policy"))?);
+                let doc = store
+                    .get_resource_policy(repo(&repository)?.as_str())
+                    .await
+                    .map_err(e)?;
+                println!(
+                    "{}",
+                    doc.ok_or_else(|| format!("repository {repository} has no policy"))?
+                );
             }
             RepositoryPolicyCmd::Delete { repository } => found(
-                store.delete_resource_policy(repo(&repository)?.as_str()).await.map_err(e)?,
+                store
+                    .delete_resource_policy(repo(&repository)?.as_str())
+                    .await
+                    .map_err(e)?,
                 format!("policy on repository {repository}"),
             )?,
         },

@@ -183,7 +183,10 @@ impl Caller {
 /// Credentials as a request presents them.
 pub enum Credentials {
     None,
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     Bearer(String),
     /// An `Authorization` header we cannot read.
     Malformed,
@@ -284,7 +287,9 @@ impl AuthSettings {
         }
         let secs = |v: u64, what: &str| {
             if v == 0 || v > 10 * 365 * 24 * 3600 {
-                Err(AuthError::Config(format!("auth.{what} must be between 1 and 315360000")))
+                Err(AuthError::Config(format!(
+                    "auth.{what} must be between 1 and 315360000"
+                )))
             } else {
                 Ok(v as i64)
             }
@@ -334,8 +339,7 @@ pub const ADMIN_POLICY_NAME: &str = "AdministratorAccess";
 pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
@@ -377,11 +381,7 @@ fn parse_stored(text: &str, kind: PolicyKind, what: &str) -> Arc<Policy> {
 }
 
 impl Snapshot {
-    fn build(
-        data: store::AuthData,
-        key: &ServerKey,
-        settings: &AuthSettings,
-    ) -> Snapshot {
+    fn build(data: store::AuthData, key: &ServerKey, settings: &AuthSettings) -> Snapshot {
         let mut policies: HashMap<String, Vec<Arc<Policy>>> = HashMap::new();
         for p in &data.identity_policies {
             policies
@@ -403,7 +403,10 @@ impl Snapshot {
                     continue;
                 }
             };
-            key_ids.entry(k.principal.clone()).or_default().push(k.id.clone());
+            key_ids
+                .entry(k.principal.clone())
+                .or_default()
+                .push(k.id.clone());
             keys.insert(
                 k.id,
                 KeyEntry {
@@ -515,26 +518,22 @@ pub struct Auth {
 
 impl Auth {
     /// Load the server key and the identity tables. Does not write anything.
-    pub async fn open(
-        config: &Config,
-        store: Arc<dyn IdentityStore>,
-    ) -> Result<Auth, AuthError> {
+    pub async fn open(config: &Config, store: Arc<dyn IdentityStore>) -> Result<Auth, AuthError> {
         let settings = AuthSettings::from_config(config)?;
-        let key = match &config.auth.server_key {
-            Some(k) => ServerKey::from_base64(&k.0)?,
-            None => match config.metadata.backend {
-                crate::config::MetadataBackend::Sqlite => {
-                    ServerKey::load_or_create(&config.data_dir.join("server.key"))?
-                }
-                crate::config::MetadataBackend::Postgres => {
-                    return Err(AuthError::Config(
+        let key =
+            match &config.auth.server_key {
+                Some(k) => ServerKey::from_base64(&k.0)?,
+                None => match config.metadata.backend {
+                    crate::config::MetadataBackend::Sqlite => {
+                        ServerKey::load_or_create(&config.data_dir.join("server.key"))?
+                    }
+                    crate::config::MetadataBackend::Postgres => return Err(AuthError::Config(
                         "auth.server_key (BERTH_AUTH__SERVER_KEY) is required with PostgreSQL: \
                          every replica must share it; `berth generate-key` makes one"
                             .into(),
-                    ))
-                }
-            },
-        };
+                    )),
+                },
+            };
         let data = store.load().await?;
         let snapshot = Snapshot::build(data, &key, &settings);
         Ok(Auth {
@@ -607,9 +606,12 @@ impl Auth {
         }
         // A key signs for `rotation`, and its longest-lived tokens (login passwords) outlive
         // that by `login_ttl`.
-        let keep_ms = rotation_ms + self.settings.login_ttl.max(self.settings.token_ttl) * 1000 + 60_000;
+        let keep_ms =
+            rotation_ms + self.settings.login_ttl.max(self.settings.token_ttl) * 1000 + 60_000;
         if snap.signing.iter().any(|k| now_ms - k.created_at > keep_ms) {
-            self.store.delete_signing_keys_before(now_ms - keep_ms).await?;
+            self.store
+                .delete_signing_keys_before(now_ms - keep_ms)
+                .await?;
         }
         if !fresh {
             self.reload().await?;
@@ -627,7 +629,7 @@ impl Auth {
             if let Err(e) = self.refresh().await {
                 tracing::warn!(error = %e, "cannot reload identities; serving the last ones loaded");
             }
-            if n % 60 == 0 {
+            if n.is_multiple_of(60) {
                 if let Err(e) = self.rotate_keys().await {
                     tracing::warn!(error = %e, "token key rotation failed");
                 }
@@ -675,7 +677,11 @@ impl Auth {
         }
     }
 
-    fn new_key_row(&self, principal: &str, now_ms: i64) -> Result<(AccessKeyRow, NewKey), AuthError> {
+    fn new_key_row(
+        &self,
+        principal: &str,
+        now_ms: i64,
+    ) -> Result<(AccessKeyRow, NewKey), AuthError> {
         let id = crypto::new_access_key_id()?;
         let secret = crypto::new_secret_access_key()?;
         Ok((
@@ -707,7 +713,9 @@ impl Auth {
             created_at: now_secs() * 1000,
         };
         if !self.store.create_principal(&row).await? {
-            return Err(AuthError::Conflict(format!("principal {name} already exists")));
+            return Err(AuthError::Conflict(format!(
+                "principal {name} already exists"
+            )));
         }
         Ok(())
     }
@@ -715,7 +723,9 @@ impl Auth {
     pub async fn create_access_key(&self, principal: &str) -> Result<NewKey, AuthError> {
         let (row, new) = self.new_key_row(principal, now_secs() * 1000)?;
         if !self.store.create_access_key(&row).await? {
-            return Err(AuthError::NotFound(format!("no principal named {principal}")));
+            return Err(AuthError::NotFound(format!(
+                "no principal named {principal}"
+            )));
         }
         Ok(new)
     }
@@ -738,8 +748,14 @@ impl Auth {
             name: name.into(),
             document: document.into(),
         };
-        if !self.store.put_identity_policy(&row, now_secs() * 1000).await? {
-            return Err(AuthError::NotFound(format!("no principal named {principal}")));
+        if !self
+            .store
+            .put_identity_policy(&row, now_secs() * 1000)
+            .await?
+        {
+            return Err(AuthError::NotFound(format!(
+                "no principal named {principal}"
+            )));
         }
         Ok(())
     }
@@ -751,7 +767,9 @@ impl Auth {
         document: &str,
     ) -> Result<(), AuthError> {
         Policy::parse(document, PolicyKind::Resource)?;
-        let scope = repository.map(|r| r.as_str()).unwrap_or(store::REGISTRY_SCOPE);
+        let scope = repository
+            .map(|r| r.as_str())
+            .unwrap_or(store::REGISTRY_SCOPE);
         self.store
             .put_resource_policy(scope, document, now_secs() * 1000)
             .await?;
@@ -790,7 +808,9 @@ impl Auth {
             .get(access_key_id)
             .ok_or_else(|| AuthError::NotFound(format!("no access key {access_key_id}")))?;
         if k.disabled {
-            return Err(AuthError::Invalid(format!("access key {access_key_id} is disabled")));
+            return Err(AuthError::Invalid(format!(
+                "access key {access_key_id} is disabled"
+            )));
         }
         let p = snap
             .principals
@@ -922,7 +942,11 @@ impl Auth {
         Err(BAD)
     }
 
-    fn login_password(&self, password: &str, source: Option<IpAddr>) -> Result<Caller, AuthFailure> {
+    fn login_password(
+        &self,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Caller, AuthFailure> {
         let snap = self.snapshot();
         let claims = token::verify(
             password,
@@ -931,9 +955,9 @@ impl Auth {
             token::LOGIN_AUDIENCE,
         )
         .map_err(|e| match e {
-            TokenError::Expired => {
-                AuthFailure::Invalid("your authorization token has expired; reauthenticate and try again")
-            }
+            TokenError::Expired => AuthFailure::Invalid(
+                "your authorization token has expired; reauthenticate and try again",
+            ),
             TokenError::Invalid => AuthFailure::Invalid("invalid username or password"),
         })?;
         let principal = self.live_principal(&snap, &claims)?;
@@ -959,14 +983,20 @@ impl Auth {
             .principals
             .get(&claims.sub)
             .filter(|p| Some(&p.id) == claims.pid.as_ref())
-            .ok_or(AuthFailure::Invalid("the token's principal no longer exists"))?;
+            .ok_or(AuthFailure::Invalid(
+                "the token's principal no longer exists",
+            ))?;
         if p.disabled {
             return Err(AuthFailure::Invalid("the principal is disabled"));
         }
         if let Some(akid) = &claims.akid {
             match snap.keys.get(akid) {
                 Some(k) if !k.disabled && k.principal == p.name => {}
-                _ => return Err(AuthFailure::Invalid("the access key behind this token is disabled or deleted")),
+                _ => {
+                    return Err(AuthFailure::Invalid(
+                        "the access key behind this token is disabled or deleted",
+                    ))
+                }
             }
         }
         Ok(Some(p.clone()))
@@ -1035,15 +1065,21 @@ impl Auth {
         }
         let snap = self.snapshot();
         let deny = |reason| {
-            Decision::Deny(if caller.is_anonymous() && reason != Denial::InsufficientScope {
-                Denial::NoCredentials
-            } else {
-                reason
-            })
+            Decision::Deny(
+                if caller.is_anonymous() && reason != Denial::InsufficientScope {
+                    Denial::NoCredentials
+                } else {
+                    reason
+                },
+            )
         };
         if let Some(p) = &caller.principal {
             // The snapshot may have changed since authentication.
-            if snap.principals.get(&p.name).is_none_or(|cur| cur.disabled || cur.id != p.id) {
+            if snap
+                .principals
+                .get(&p.name)
+                .is_none_or(|cur| cur.disabled || cur.id != p.id)
+            {
                 return Decision::Deny(Denial::Implicit);
             }
         }
@@ -1102,7 +1138,10 @@ impl Auth {
         if let Some(ip) = caller.source {
             c.set("aws:SourceIp", ip.to_string());
         }
-        c.set("aws:SecureTransport", if caller.secure { "true" } else { "false" });
+        c.set(
+            "aws:SecureTransport",
+            if caller.secure { "true" } else { "false" },
+        );
         let now = now_secs();
         c.set("aws:EpochTime", now.to_string());
         if let Some(t) = time_iso8601(now) {
@@ -1155,7 +1194,11 @@ impl Auth {
         let now = now_secs();
         let claims = Claims {
             iss: self.settings.issuer().into(),
-            sub: caller.principal.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+            sub: caller
+                .principal
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
             aud: self.settings.service.clone(),
             exp: now + self.settings.token_ttl,
             nbf: now,
@@ -1186,8 +1229,10 @@ impl Auth {
             ],
             ScopeAction::Delete => &[Action::BatchDeleteImage],
         };
-        ops.iter()
-            .any(|a| self.authorize(caller, *a, Resource::Repository(name)).allowed())
+        ops.iter().any(|a| {
+            self.authorize(caller, *a, Resource::Repository(name))
+                .allowed()
+        })
     }
 
     /// A refresh token (OAuth2 `offline` access) for an authenticated caller.
@@ -1239,7 +1284,11 @@ impl Auth {
         if let Some(akid) = &row.access_key {
             match snap.keys.get(akid) {
                 Some(k) if !k.disabled => {}
-                _ => return Err(AuthFailure::Invalid("the access key behind this token is disabled or deleted")),
+                _ => {
+                    return Err(AuthFailure::Invalid(
+                        "the access key behind this token is disabled or deleted",
+                    ))
+                }
             }
         }
         Ok(Caller {
@@ -1307,11 +1356,21 @@ mod tests {
             _ => panic!("basic"),
         }
         assert!(matches!(parse("bearer abc"), Credentials::Bearer(t) if t == "abc"));
-        for bad in ["Basic", "Basic !!!", &format!("Basic {}", b("nocolon")), "Bearer", "Digest x", ""] {
+        for bad in [
+            "Basic",
+            "Basic !!!",
+            &format!("Basic {}", b("nocolon")),
+            "Bearer",
+            "Digest x",
+            "",
+        ] {
             assert!(matches!(parse(bad), Credentials::Malformed), "{bad:?}");
         }
         let bin = HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap();
-        assert!(matches!(Credentials::from_header(Some(&bin)), Credentials::Malformed));
+        assert!(matches!(
+            Credentials::from_header(Some(&bin)),
+            Credentials::Malformed
+        ));
     }
 
     #[test]

@@ -101,7 +101,11 @@ impl Scope {
 fn merge(out: &mut Vec<Scope>, scope: Scope) {
     if let Scope::Repository { name, actions } = &scope {
         for s in out.iter_mut() {
-            if let Scope::Repository { name: n, actions: a } = s {
+            if let Scope::Repository {
+                name: n,
+                actions: a,
+            } = s
+            {
                 if n == name {
                     a.extend(actions.iter().copied());
                     a.sort();
@@ -173,10 +177,16 @@ mod tests {
     fn parses_the_specification_forms() {
         use ScopeAction::*;
         let cases: &[(&str, Option<Scope>)] = &[
-            ("repository:samalba/my-app:pull,push", Some(repo("samalba/my-app", &[Pull, Push]))),
+            (
+                "repository:samalba/my-app:pull,push",
+                Some(repo("samalba/my-app", &[Pull, Push])),
+            ),
             ("repository:a:pull", Some(repo("a", &[Pull]))),
             ("repository:a:*", Some(repo("a", &[Pull, Push, Delete]))),
-            ("repository:a:delete,pull,pull", Some(repo("a", &[Pull, Delete]))),
+            (
+                "repository:a:delete,pull,pull",
+                Some(repo("a", &[Pull, Delete])),
+            ),
             ("repository:a:frobnicate", Some(repo("a", &[]))),
             ("repository(plugin):a/b:pull", Some(repo("a/b", &[Pull]))),
             ("registry:catalog:*", Some(Scope::Catalog)),

@@ -128,8 +128,7 @@ pub trait IdentityStore: Send + Sync {
 
     /// Create or replace; false if the principal does not exist.
     async fn put_identity_policy(&self, p: &IdentityPolicyRow, now: i64) -> MetaResult<bool>;
-    async fn list_identity_policies(&self, principal: &str)
-        -> MetaResult<Vec<IdentityPolicyRow>>;
+    async fn list_identity_policies(&self, principal: &str) -> MetaResult<Vec<IdentityPolicyRow>>;
     async fn delete_identity_policy(&self, principal: &str, name: &str) -> MetaResult<bool>;
 
     async fn put_resource_policy(&self, scope: &str, document: &str, now: i64) -> MetaResult<()>;

@@ -177,41 +177,87 @@ mod tests {
             format!("{none}.{}", parts[1]),
             format!("{none}.{}.{}", parts[1], parts[2]),
         ] {
-            assert_eq!(verify(&t, &keys, "berth", "registry"), Err(TokenError::Invalid));
+            assert_eq!(
+                verify(&t, &keys, "berth", "registry"),
+                Err(TokenError::Invalid)
+            );
         }
         // Another algorithm named in the header.
         for alg in ["HS384", "HS512", "RS256", "ES256", "hs256", ""] {
             let h = b64(&serde_json::json!({"alg": alg, "typ": "JWT", "kid": "k"}));
             let t = format!("{h}.{}.{}", parts[1], parts[2]);
-            assert_eq!(verify(&t, &keys, "berth", "registry"), Err(TokenError::Invalid), "{alg}");
+            assert_eq!(
+                verify(&t, &keys, "berth", "registry"),
+                Err(TokenError::Invalid),
+                "{alg}"
+            );
         }
         // Tampered claims: more access, another subject, a later expiry.
         let mut c = claims(60);
         c.access[0].actions.push("push".into());
-        let forged = format!("{}.{}.{}", parts[0], b64(&serde_json::to_value(&c).unwrap()), parts[2]);
-        assert_eq!(verify(&forged, &keys, "berth", "registry"), Err(TokenError::Invalid));
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&serde_json::to_value(&c).unwrap()),
+            parts[2]
+        );
+        assert_eq!(
+            verify(&forged, &keys, "berth", "registry"),
+            Err(TokenError::Invalid)
+        );
         // Wrong key, unknown kid, no kid.
         let other = key("k", b"another key another key another!");
         let t = other.sign(&claims(60)).unwrap();
-        assert_eq!(verify(&t, &keys, "berth", "registry"), Err(TokenError::Invalid));
-        let t = key("zz", b"0123456789abcdef0123456789abcdef").sign(&claims(60)).unwrap();
-        assert_eq!(verify(&t, &keys, "berth", "registry"), Err(TokenError::Invalid));
+        assert_eq!(
+            verify(&t, &keys, "berth", "registry"),
+            Err(TokenError::Invalid)
+        );
+        let t = key("zz", b"0123456789abcdef0123456789abcdef")
+            .sign(&claims(60))
+            .unwrap();
+        assert_eq!(
+            verify(&t, &keys, "berth", "registry"),
+            Err(TokenError::Invalid)
+        );
         let nokid = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims(60),
             &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
         )
         .unwrap();
-        assert_eq!(verify(&nokid, &keys, "berth", "registry"), Err(TokenError::Invalid));
+        assert_eq!(
+            verify(&nokid, &keys, "berth", "registry"),
+            Err(TokenError::Invalid)
+        );
         // Wrong issuer or audience (a login password is not a registry token).
-        assert_eq!(verify(&good, &keys, "other", "registry"), Err(TokenError::Invalid));
-        assert_eq!(verify(&good, &keys, "berth", LOGIN_AUDIENCE), Err(TokenError::Invalid));
+        assert_eq!(
+            verify(&good, &keys, "other", "registry"),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            verify(&good, &keys, "berth", LOGIN_AUDIENCE),
+            Err(TokenError::Invalid)
+        );
         // Expired.
         let t = k.sign(&claims(-1)).unwrap();
-        assert_eq!(verify(&t, &keys, "berth", "registry"), Err(TokenError::Expired));
+        assert_eq!(
+            verify(&t, &keys, "berth", "registry"),
+            Err(TokenError::Expired)
+        );
         // Garbage.
-        for t in ["", ".", "..", "a.b.c", "eyJ.eyJ.x", &"A".repeat(20_000), "\0.\0.\0"] {
-            assert_eq!(verify(t, &keys, "berth", "registry"), Err(TokenError::Invalid));
+        for t in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "eyJ.eyJ.x",
+            &"A".repeat(20_000),
+            "\0.\0.\0",
+        ] {
+            assert_eq!(
+                verify(t, &keys, "berth", "registry"),
+                Err(TokenError::Invalid)
+            );
         }
     }
 }

@@ -45,8 +45,7 @@ pub fn realm(auth: &Auth, h: &HeaderMap) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 255
-                && v
-                    .bytes()
+                && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
         })
         .unwrap_or("localhost");
@@ -101,12 +100,20 @@ pub fn scope_for(action: Action, resource: Resource<'_>) -> String {
 impl Who<'_> {
     /// `401` with the challenge that starts (or restarts) the token flow.
     pub fn challenge(&self, scope: Option<&str>, error: Option<&str>, message: &str) -> OciError {
-        challenge(self.auth, &realm(self.auth, self.headers), scope, error, message)
+        challenge(
+            self.auth,
+            &realm(self.auth, self.headers),
+            scope,
+            error,
+            message,
+        )
     }
 
     /// Whether the caller may; no response attached (for decisions that fall back quietly).
     pub fn allows(&self, action: Action, resource: Resource<'_>) -> bool {
-        self.auth.authorize(&self.caller, action, resource).allowed()
+        self.auth
+            .authorize(&self.caller, action, resource)
+            .allowed()
     }
 
     /// The decision, as the `/v2` error to answer when it is no.

@@ -81,10 +81,11 @@ fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// A request naming another registry's service is a client misconfiguration, said plainly.
-fn check_service(st: &AppState, service: Option<&str>) -> Result<(), Response> {
+/// A request naming another registry's service is a client misconfiguration, said plainly:
+/// the answer to give, if so.
+fn check_service(st: &AppState, service: Option<&str>) -> Option<Response> {
     match service {
-        Some(s) if s != st.auth.settings().service => Err(error(
+        Some(s) if s != st.auth.settings().service => Some(error(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED",
             "invalid_request",
@@ -93,7 +94,7 @@ fn check_service(st: &AppState, service: Option<&str>) -> Result<(), Response> {
                 st.auth.settings().service
             ),
         )),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -150,7 +151,7 @@ pub async fn get_token(
     headers: HeaderMap,
 ) -> Response {
     let q = pairs(query.unwrap_or_default().as_bytes());
-    if let Err(r) = check_service(&st, get(&q, "service")) {
+    if let Some(r) = check_service(&st, get(&q, "service")) {
         return r;
     }
     let creds = Credentials::from_header(headers.get(header::AUTHORIZATION));
@@ -164,7 +165,11 @@ pub async fn get_token(
         Err(f) => return failure(f),
     };
     caller.secure = forwarded_https(&headers);
-    let scopes = Scope::parse_all(q.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
+    let scopes = Scope::parse_all(
+        q.iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str()),
+    );
     let offline = get(&q, "offline_token").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     grant(&st, &caller, &scopes, None, offline).await
 }
@@ -176,10 +181,14 @@ pub async fn post_token(
     RawForm(form): RawForm,
 ) -> Response {
     let f = pairs(&form);
-    if let Err(r) = check_service(&st, get(&f, "service")) {
+    if let Some(r) = check_service(&st, get(&f, "service")) {
         return r;
     }
-    let scopes = Scope::parse_all(f.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
+    let scopes = Scope::parse_all(
+        f.iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str()),
+    );
     let result = match get(&f, "grant_type") {
         Some("password") => {
             let (Some(user), Some(password)) = (get(&f, "username"), get(&f, "password")) else {
@@ -203,7 +212,10 @@ pub async fn post_token(
                     "the refresh_token grant needs refresh_token",
                 );
             };
-            st.auth.redeem_refresh_token(token, ip).await.map(|c| (c, false))
+            st.auth
+                .redeem_refresh_token(token, ip)
+                .await
+                .map(|c| (c, false))
         }
         other => {
             return error(

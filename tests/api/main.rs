@@ -2,6 +2,7 @@
 //! In-process integration tests: the real application on port 0 with a fresh data directory,
 //! driven over HTTP.
 
+mod auth;
 mod helpers;
 mod lifecycle;
 mod races;

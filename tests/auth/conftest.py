@@ -62,13 +62,16 @@ def admin_client(server, admin):
 
 @pytest.fixture
 def new_server():
-    """Start dedicated servers (`new_server(env)`); all are stopped and removed afterwards."""
+    """Dedicated servers: `new_server(env)` starts one; `new_server(env, start=False)` only
+    prepares it (administration commands work on its database before it serves). All are
+    stopped and removed afterwards."""
     started = []
 
-    def start(env=None, **kw):
+    def start(env=None, start=True, **kw):
         srv = BerthServer(env=env, **kw)
         started.append(srv)
-        srv.start()
+        if start:
+            srv.start()
         return srv
 
     yield start

@@ -5,7 +5,10 @@ content_sharing_policy = "isolated" so that a pull into a second namespace reall
 every blob instead of reusing the bytes the push namespace already has). If that daemon
 cannot start it falls back to an already running containerd (/run/containerd or Docker's
 /var/run/docker/containerd) with namespaces of its own. If no containerd can be reached the
-test FAILS: it never skips."""
+test FAILS: it never skips.
+
+ctr has no login command: every push/pull passes `--user akid:secret` (fixture ctr_user), and
+ctr runs the token flow (challenge, POST/GET /token) itself."""
 import json
 import os
 import shutil
@@ -129,7 +132,7 @@ def image_digest(ctr, ns, ref):
     raise AssertionError(f"{ref} not in `ctr -n {ns} images ls`")
 
 
-def test_import_push_pull_roundtrip(registry, api, repo, ctr, tmp_path):
+def test_import_push_pull_roundtrip(registry, api, repo, ctr, ctr_user, tmp_path):
     ref = f"{registry.hostport}/{repo}:v1"
     # ref.name annotation = full reference, so `ctr images import` names the image after it
     img = make_layout(str(tmp_path / "layout"), tag=ref, layers=3)
@@ -137,7 +140,7 @@ def test_import_push_pull_roundtrip(registry, api, repo, ctr, tmp_path):
     ctr("push", "images", "import", "--snapshotter", "native", archive)
     assert image_digest(ctr, "push", ref) == img["digest"]
 
-    ctr("push", "images", "push", "--plain-http", ref)
+    ctr("push", "images", "push", "--plain-http", *ctr_user, ref)
     # ctr pushes the manifest bytes it imported: the digest survives
     assert api.head_manifest_digest(repo, "v1") == img["digest"]
     body, ctype, _ = api.get_manifest(repo, "v1")
@@ -146,7 +149,7 @@ def test_import_push_pull_roundtrip(registry, api, repo, ctr, tmp_path):
         assert api.get_blob(repo, d) == img["layout"].blob(d)
 
     # pull into a second namespace (isolated content: everything is downloaded)
-    ctr("pull", "images", "pull", "--plain-http", "--snapshotter", "native", ref)
+    ctr("pull", "images", "pull", "--plain-http", *ctr_user, "--snapshotter", "native", ref)
     assert image_digest(ctr, "pull", ref) == img["digest"]
     have = {l.split()[0] for l in ctr("pull", "content", "ls", "-q").stdout.splitlines() if l.strip()}
     assert {img["digest"], img["config_digest"], *img["layers"]} <= have
@@ -154,20 +157,20 @@ def test_import_push_pull_roundtrip(registry, api, repo, ctr, tmp_path):
         assert content_get(ctr, "pull", d) == img["layout"].blob(d), d
 
     # and by digest, into a third namespace
-    ctr("pull2", "images", "pull", "--plain-http", "--snapshotter", "native",
+    ctr("pull2", "images", "pull", "--plain-http", *ctr_user, "--snapshotter", "native",
         f"{registry.hostport}/{repo}@{img['digest']}")
     assert content_get(ctr, "pull2", img["digest"]) == img["manifest"]
     for d in img["layers"]:
         assert content_get(ctr, "pull2", d) == img["layout"].blob(d)
 
 
-def test_multiarch_index_push_pull_all_platforms(registry, api, repo, ctr, tmp_path):
+def test_multiarch_index_push_pull_all_platforms(registry, api, repo, ctr, ctr_user, tmp_path):
     ref = f"{registry.hostport}/{repo}:multi"
     ma = make_multiarch_layout(str(tmp_path / "layout"), tag=ref, arches=("amd64", "arm64"))
     archive = tar_layout(str(tmp_path / "layout"), str(tmp_path / "image.tar"))
     ctr("push", "images", "import", "--all-platforms", "--no-unpack", archive)
     assert image_digest(ctr, "push", ref) == ma["digest"]
-    ctr("push", "images", "push", "--plain-http", ref)
+    ctr("push", "images", "push", "--plain-http", *ctr_user, ref)
     body, ctype, dg = api.get_manifest(repo, "multi")
     assert dg == ma["digest"] and body == ma["index"] and ctype == OCI_INDEX
     for img in ma["images"].values():
@@ -175,7 +178,7 @@ def test_multiarch_index_push_pull_all_platforms(registry, api, repo, ctr, tmp_p
         for d in [img["config_digest"], *img["layers"]]:
             assert api.get_blob(repo, d) == ma["layout"].blob(d)
 
-    ctr("pull", "images", "pull", "--plain-http", "--all-platforms", "--snapshotter", "native", ref)
+    ctr("pull", "images", "pull", "--plain-http", *ctr_user, "--all-platforms", "--snapshotter", "native", ref)
     assert image_digest(ctr, "pull", ref) == ma["digest"]
     assert content_get(ctr, "pull", ma["digest"]) == ma["index"]
     for img in ma["images"].values():
@@ -184,7 +187,7 @@ def test_multiarch_index_push_pull_all_platforms(registry, api, repo, ctr, tmp_p
             assert content_get(ctr, "pull", d) == ma["layout"].blob(d)
 
 
-def test_docker_save_archive_push_pull(registry, api, repo, ctr, tmp_path):
+def test_docker_save_archive_push_pull(registry, api, repo, ctr, ctr_user, tmp_path):
     """An image tar produced by skopeo's docker-archive: transport (Docker `save` format)."""
     img = make_layout(str(tmp_path / "layout"), tag="src", layers=2)
     ref = f"{registry.hostport}/{repo}:from-archive"
@@ -192,7 +195,7 @@ def test_docker_save_archive_push_pull(registry, api, repo, ctr, tmp_path):
          f"docker-archive:{tmp_path}/docker.tar:{ref}"])
     ctr("push", "images", "import", "--snapshotter", "native", str(tmp_path / "docker.tar"))
     local = image_digest(ctr, "push", ref)
-    ctr("push", "images", "push", "--plain-http", ref)
+    ctr("push", "images", "push", "--plain-http", *ctr_user, ref)
     assert api.head_manifest_digest(repo, "from-archive") == local
     body, _, _ = api.get_manifest(repo, "from-archive")
     man = json.loads(body)
@@ -201,7 +204,7 @@ def test_docker_save_archive_push_pull(registry, api, repo, ctr, tmp_path):
     for l in man["layers"]:
         blob = api.get_blob(repo, l["digest"])
         assert content_get(ctr, "push", l["digest"]) == blob
-    ctr("pull", "images", "pull", "--plain-http", "--snapshotter", "native", ref)
+    ctr("pull", "images", "pull", "--plain-http", *ctr_user, "--snapshotter", "native", ref)
     assert image_digest(ctr, "pull", ref) == local
     for l in man["layers"]:
         assert content_get(ctr, "pull", l["digest"]) == content_get(ctr, "push", l["digest"])

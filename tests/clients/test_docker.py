@@ -2,7 +2,10 @@
 
 Docker treats 127.0.0.0/8 registries as insecure (plain HTTP) by default, so no daemon
 configuration is needed. Images are built FROM scratch (no base image can be pulled here)
-and every image/container this test creates is removed afterwards."""
+and every image/container this test creates is removed afterwards.
+
+The CLI logs in once per session (`docker login --password-stdin`, fixture docker_login)
+into a session-private DOCKER_CONFIG that every docker command below uses."""
 import gzip
 import io
 import json
@@ -15,6 +18,7 @@ import pytest
 
 from conftest import DOCKER_MANIFEST, run
 
+pytestmark = pytest.mark.usefixtures("docker_login")
 
 def docker(*args, **kw):
     return run(["docker", *args], **kw)

@@ -1,6 +1,14 @@
 """ORAS (the PyPI `oras` Python library) against the registry: artifacts with a custom
 artifact type, monolithic and chunked uploads, and a referrer attached to an image through
-the manifest `subject` field, listed by GET /v2/<name>/referrers/<digest>."""
+the manifest `subject` field, listed by GET /v2/<name>/referrers/<digest>.
+
+Each test's client logs in with oras's own `Registry.login` into a private docker config.
+It uses oras's `basic` auth backend: the default `token` backend keeps the first bearer
+token it gets and, on a 401 asking for more scope (error="insufficient_scope", as the token
+spec has it), retries with that same token, so no push can work against a registry whose
+tokens carry only the scope asked for (oras checks the blob with a pull-scoped token, then
+its upload POST needs push). test_auth_clients.py covers oras's token flow where it works
+(pulls)."""
 import json
 import os
 
@@ -8,7 +16,7 @@ import oras.oci
 import oras.provider
 import pytest
 
-from conftest import OCI_INDEX, OCI_MANIFEST, sha256
+from conftest import OCI_INDEX, OCI_MANIFEST, registry_creds, sha256
 from ocigen import make_image, Layout
 
 ARTIFACT_TYPE = "application/vnd.berth.test.bundle.v1"
@@ -16,9 +24,30 @@ SBOM_TYPE = "application/vnd.berth.test.sbom.v1+json"
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
 
 
+def oras_login(client, registry, creds, config_path):
+    """oras's login: through the Docker engine's /auth when it answers (the engine runs the
+    registry's token flow), else oras writes the credentials to `config_path` unchecked."""
+    user, password = creds
+    res = client.login(username=user, password=password, hostname=registry.hostport,
+                       tls_verify=False, config_path=str(config_path))
+    assert res.get("Status") == "Login Succeeded", res
+    return res
+
+
 @pytest.fixture
-def client(registry):
-    return oras.provider.Registry(hostname=registry.hostport, insecure=True, tls_verify=False)
+def client(registry, tmp_path_factory, monkeypatch):
+    # oras reads ~/.docker/config.json whatever DOCKER_CONFIG says: a private HOME keeps the
+    # developer's logins out and this test's in
+    home = tmp_path_factory.mktemp("oras-home")
+    monkeypatch.setenv("HOME", str(home))
+    c = oras.provider.Registry(hostname=registry.hostport, insecure=True, tls_verify=False,
+                               auth_backend="basic")
+    creds = registry_creds(registry)
+    if creds:
+        oras_login(c, registry, creds, home / ".docker" / "config.json")
+    yield c
+    if creds:
+        c.logout(registry.hostport)
 
 
 def push_image_with_requests(api, repo, tag, tmp_path):
@@ -89,8 +118,11 @@ def test_chunked_upload_artifact(registry, api, repo, client, tmp_path, monkeypa
     data = os.urandom((3 << 20) + 12345)
     (tmp_path / "big.bin").write_bytes(data)
     target = f"{registry.hostport}/{repo}:chunked"
-    client.push(target=target, files=["big.bin"], do_chunked=True, chunk_size=1 << 20)
-    man = json.loads(api.get_manifest(repo, "chunked")[0])
+    resp = client.push(target=target, files=["big.bin"], do_chunked=True, chunk_size=1 << 20)
+    assert resp.status_code == 201
+    body, _, dg = api.get_manifest(repo, "chunked")
+    assert resp.headers["Docker-Content-Digest"] == dg
+    man = json.loads(body)
     assert [l["digest"] for l in man["layers"]] == [sha256(data)]
     assert api.get_blob(repo, sha256(data)) == data
     out = tmp_path / "out"

@@ -2,28 +2,25 @@
 
 podman runs rootful here with its own throw-away storage per test: --root/--runroot in a
 temp dir and the vfs storage driver (no overlay mounts needed, nothing left in
-/var/lib/containers), cgroupfs + file events (no systemd/journald needed)."""
+/var/lib/containers), cgroupfs + file events (no systemd/journald needed).
+
+podman logs in once per session (`podman login`, fixture podman_login) into the session's
+private REGISTRY_AUTH_FILE, which every podman command below reads."""
 import json
 import os
-import pathlib
 import shutil
 import tarfile
-import tempfile
 
 import pytest
 
-from conftest import run
+from conftest import podman_cmd, run, short_tempdir
 
 
 @pytest.fixture
-def podman():
+def podman(podman_login):
     # podman refuses a --runroot longer than 50 characters: keep it short (not under tmp_path)
-    root = pathlib.Path(tempfile.mkdtemp(prefix="bpm-", dir="/tmp"))
-    (root / "root").mkdir()
-    (root / "run").mkdir()
-    base = ["podman", "--root", str(root / "root"), "--runroot", str(root / "run"),
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-            "--tmpdir", str(root)]
+    root = short_tempdir("bpm-")
+    base = podman_cmd(root)
 
     def pm(*args, **kw):
         return run([*base, *args], **kw)

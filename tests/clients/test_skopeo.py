@@ -1,9 +1,16 @@
 """skopeo against the registry: push an OCI layout, inspect, list-tags, pull back, v2s2
-conversion, multi-arch index with --all, delete."""
+conversion, multi-arch index with --all, delete.
+
+skopeo logs in once per session (`skopeo login`, fixture skopeo_login) into the session's
+private REGISTRY_AUTH_FILE, which every skopeo command below reads."""
 import json
+
+import pytest
 
 from conftest import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, run, sha256
 from ocigen import make_layout, make_multiarch_layout, Layout
+
+pytestmark = pytest.mark.usefixtures("skopeo_login")
 
 TLS = "--tls-verify=false"
 

@@ -322,11 +322,7 @@ async fn catalog(reg: &Registry, who: &Who<'_>, q: &Query) -> Result<Response> {
     let (last, n) = page(q)?;
     if who.auth.enabled() {
         if !who.presented {
-            return Err(who.challenge(
-                Some("registry:catalog:*"),
-                None,
-                "authentication required",
-            ));
+            return Err(who.challenge(Some("registry:catalog:*"), None, "authentication required"));
         }
         if let Some(access) = &who.caller.token_access {
             if !crate::auth::scope::grants_catalog(access) {
@@ -348,13 +344,18 @@ async fn catalog(reg: &Registry, who: &Who<'_>, q: &Query) -> Result<Response> {
             return false;
         };
         let r = Resource::Repository(&name);
-        who.auth.authorize(&direct, Action::DescribeRepositories, r).allowed()
-            || who.auth.authorize(&direct, Action::BatchGetImage, r).allowed()
+        who.auth
+            .authorize(&direct, Action::DescribeRepositories, r)
+            .allowed()
+            || who
+                .auth
+                .authorize(&direct, Action::BatchGetImage, r)
+                .allowed()
     };
     let mut repos: Vec<String> = Vec::new();
     let mut cursor = last;
     let mut more = false;
-    while n > 0 {
+    while n > 0 && !more {
         let batch = reg.catalog(cursor.as_deref(), n + 1).await?;
         let exhausted = batch.len() <= n as usize;
         cursor = batch.last().cloned();
@@ -367,7 +368,7 @@ async fn catalog(reg: &Registry, who: &Who<'_>, q: &Query) -> Result<Response> {
                 repos.push(name);
             }
         }
-        if more || exhausted {
+        if exhausted {
             break;
         }
     }
