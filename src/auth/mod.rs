@@ -1118,7 +1118,16 @@ impl Auth {
             .chain(snap.registry_policy.as_ref())
             .map(|x| &**x)
             .collect();
-        let context = self.context(caller);
+        // Building the context allocates; most policies never read it.
+        let context = if identity
+            .iter()
+            .chain(&resource_policies)
+            .any(|p| p.needs_context())
+        {
+            self.context(caller)
+        } else {
+            policy::Context::new()
+        };
         let req = policy::Request {
             principal: current.map(|p| &p.info),
             action: action.as_str(),

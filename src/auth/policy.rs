@@ -143,6 +143,8 @@ pub struct Policy {
     version: Option<&'static str>,
     id: Option<String>,
     statements: Box<[Statement]>,
+    /// Whether evaluation reads the request context (conditions or policy variables).
+    needs_context: bool,
 }
 
 impl Policy {
@@ -224,20 +226,29 @@ impl Policy {
         // Policy variables only exist in the 2012-10-17 language; in 2008-10-17 (or with no
         // Version) `${...}` is literal text.
         let vars = version == Some(VERSION_2012);
-        let statements = raw_statements
+        let statements: Box<[Statement]> = raw_statements
             .into_iter()
             .enumerate()
             .map(|(index, fields)| parse_statement(index, fields, kind, vars))
             .collect::<Result<_, _>>()?;
+        let needs_context =
+            (vars && text.contains("${")) || statements.iter().any(|s| !s.conditions.is_empty());
         Ok(Policy {
             kind,
             version,
             id,
+            needs_context,
             statements,
         })
     }
 
     /// Which kind of policy this is.
+    /// Whether evaluating this policy reads the request context (it has conditions or policy
+    /// variables). When no applicable policy does, callers may pass an empty context.
+    pub fn needs_context(&self) -> bool {
+        self.needs_context
+    }
+
     pub fn kind(&self) -> PolicyKind {
         self.kind
     }

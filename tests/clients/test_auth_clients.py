@@ -35,8 +35,9 @@ ACCOUNT = "000000000000"
 REGION = "us-east-1"
 READ_ONLY = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability",
              "ecr:ListImages"]
-# How a client reports that the registry refused it.
-REFUSED = re.compile(r"denied|unauthorized|insufficient[_ ]scope", re.I)
+# How a client reports that the registry refused it ("not authorized": the registry's own
+# AccessDenied wording, which oras passes on)
+REFUSED = re.compile(r"denied|unauthorized|insufficient[_ ]scope|not authorized", re.I)
 # Identity changes made with the CLI reach the server within about a second.
 SETTLE = 5.0
 
@@ -506,6 +507,7 @@ def logged_in(new_client, creds):
 
 def assert_refused(res, what):
     assert not res.ok, f"{what} succeeded: {res}"
+    print(f"{what}: refused with: {res.output.strip()[-600:]}")
     assert REFUSED.search(res.output), f"{what} failed, but not for lack of permission: {res}"
 
 
