@@ -145,6 +145,13 @@ class Client:
         assert loc, f"no Location header in {resp.status_code} response to {resp.request.method} {resp.url}"
         return urllib.parse.urljoin(resp.url, loc)
 
+    def auth_header(self):
+        """The Authorization header value this client sends, or None."""
+        if not self.session.auth:
+            return None
+        user, password = self.session.auth
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
     def raw(self, method: str, raw_path: str, headers=None, body=None):
         """Send a request with the path exactly as given (no normalisation of
         `..`, `%2e`, `//`); returns (status, headers dict, body bytes)."""
@@ -155,9 +162,7 @@ class Client:
             body = body or b""
             hdrs = dict(headers or {})
             if self.session.auth and not any(k.lower() == "authorization" for k in hdrs):
-                user, password = self.session.auth
-                token = base64.b64encode(f"{user}:{password}".encode()).decode()
-                hdrs["Authorization"] = "Basic " + token
+                hdrs["Authorization"] = self.auth_header()
             if body or method in ("PUT", "POST", "PATCH"):
                 hdrs.setdefault("Content-Length", str(len(body)))
             for k, v in hdrs.items():

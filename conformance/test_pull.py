@@ -137,6 +137,8 @@ def test_accept_with_multiple_headers(client, repo):
     conn.putrequest("GET", f"/v2/{repo}/manifests/v1")
     conn.putheader("Accept", DOCKER_MANIFEST)
     conn.putheader("Accept", OCI_MANIFEST)
+    if client.auth_header():
+        conn.putheader("Authorization", client.auth_header())
     conn.endheaders()
     resp = conn.getresponse()
     data = resp.read()

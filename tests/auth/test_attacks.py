@@ -408,3 +408,29 @@ def test_expired_tokens(new_server):
     tok, _ = ah.token_for(srv.url, ah.basic(*srv.admin), [f"repository:{repo}:pull"])
     r = ah.Client(srv.url, ah.bearer(tok)).get(f"/v2/{repo}/manifests/latest")
     assert r.status_code == 200, r.text
+
+
+def test_upload_session_of_another_repository(server, admin_client, make_principal):
+    """An upload session belongs to its repository: knowing its id does not let a principal
+    write into it through a repository it may push to."""
+    base = ah.unique("hijack")
+    victim_repo, own = f"{base}/victim", f"{base}/own"
+    p = make_principal(("own", identity_policy("ecr:*", ah.repo_arn(own))))
+    r = admin_client.post(f"/v2/{victim_repo}/blobs/uploads/")
+    assert r.status_code == 202
+    upload_id = r.headers["Docker-Upload-UUID"]
+    c = p.client()
+    data = b"planted by someone else"
+    d = ah.sha256(data)
+    r = c.patch(f"/v2/{own}/blobs/uploads/{upload_id}", data=data,
+                headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 404, f"PATCH another repository's session: {r.status_code} {r.text}"
+    r = c.put(f"/v2/{own}/blobs/uploads/{upload_id}?digest={d}", data=data)
+    assert r.status_code == 404, f"PUT another repository's session: {r.status_code} {r.text}"
+    ah.assert_denied(c.patch(f"/v2/{victim_repo}/blobs/uploads/{upload_id}", data=data), p.name,
+                     "ecr:UploadLayerPart", victim_repo)
+    assert admin_client.head(f"/v2/{victim_repo}/blobs/{d}").status_code == 404
+    assert admin_client.head(f"/v2/{own}/blobs/{d}").status_code == 404
+    # The session is still the administrator's to finish.
+    r = admin_client.put(f"/v2/{victim_repo}/blobs/uploads/{upload_id}?digest={ah.sha256(b'mine')}", data=b"mine")
+    assert r.status_code == 201, r.text

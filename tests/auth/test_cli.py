@@ -82,11 +82,17 @@ def test_policy_attach_list_detach(server, admin_client, make_principal, tmp_pat
     server.cli("policy", "attach", p.name, "rw", str(f))
     listed = server.cli("policy", "list", p.name).stdout.strip().split("\t", 1)
     assert listed[0] == "rw" and json.loads(listed[1]) == json.loads(text)
-    ah.eventually(lambda: ah.push_image(p.client(), repo))
+    img = ah.eventually(lambda: ah.push_image(p.client(), repo))
+    tok, body = p.token(f"repository:{repo}:pull,push")
+    assert ah.granted(body) == {f"repository:{repo}:pull,push"}
     server.cli("policy", "detach", p.name, "rw")
     assert server.cli("policy", "list", p.name).stdout.strip() == ""
     ah.eventually(lambda: ah.assert_denied(p.client().get(f"/v2/{repo}/manifests/latest"), p.name,
                                            "ecr:BatchGetImage", repo))
+    # A token issued before the detach carries the scope, but policies decide at each request.
+    t = ah.Client(server.url, ah.bearer(tok))
+    ah.assert_denied(t.get(f"/v2/{repo}/manifests/latest"), p.name, "ecr:BatchGetImage", repo)
+    ah.assert_denied(ah.put_manifest(t, repo, "again", img), p.name, "ecr:PutImage", repo)
     r = server.cli("policy", "detach", p.name, "rw", check=False)
     assert r.returncode != 0 and "no policy rw" in r.stderr, r.stderr
 

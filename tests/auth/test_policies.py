@@ -200,13 +200,23 @@ def test_anonymous_pull_via_repository_policy(server, admin_client):
     ah.assert_challenge(t.post(f"/v2/{public}/blobs/uploads/"), server.url,
                         scope=f"repository:{public}:pull,push", error="insufficient_scope")
 
-    # Removing the policy closes it again.
+    # An anonymous catalog token lists what anonymous callers may pull, nothing else.
+    ctok, cbody = ah.token_for(server.url, ah.ANON, ["registry:catalog:*"])
+    r = ah.Client(server.url, ah.bearer(ctok)).get("/v2/_catalog")
+    assert r.status_code == 200, r.text
+    assert [n for n in r.json()["repositories"] if n.startswith(base + "/")] == [public]
+
+    # Removing the policy closes it again, to the tokens already issued as well.
     server.cli("repository-policy", "delete", public)
 
     def closed():
         ah.assert_challenge(anon.get(f"/v2/{public}/manifests/v1"), server.url,
                             scope=f"repository:{public}:pull")
     ah.eventually(closed)
+    r = t.get(f"/v2/{public}/manifests/v1")
+    assert r.status_code == 401, f"anonymous token still pulls after the policy was removed: {r.status_code}"
+    r = ah.Client(server.url, ah.bearer(ctok)).get("/v2/_catalog")
+    assert r.status_code == 200 and public not in r.json()["repositories"], r.text
     _, body = ah.token_for(server.url, ah.ANON, [f"repository:{public}:pull"])
     assert ah.granted(body) == set()
     assert server.cli("repository-policy", "get", public, check=False).returncode != 0
@@ -442,3 +452,61 @@ def test_mount_from_a_repository_readable_but_not_writable(server, admin_client,
     ah.assert_denied(p.client().post(f"/v2/{other}/blobs/uploads/?mount={img.layer_digest}&from={src}"),
                      p.name, "ecr:InitiateLayerUpload", other)
     assert admin_client.head(f"/v2/{other}/blobs/{img.layer_digest}").status_code == 404
+
+
+# ---- resource patterns, NotResource, other condition keys ----------------------------------
+
+
+def test_wildcard_resource_matches_the_namespace_only(server, admin_client, make_principal):
+    base = ah.unique("ns")
+    p = make_principal(("team", identity_policy("ecr:*", f"arn:aws:ecr:us-east-1:000000000000:repository/{base}/*")))
+    c = p.client()
+    for repo in (f"{base}/a", f"{base}/x/y"):
+        img = ah.push_image(c, repo)
+        ah.pull_image(c, repo, "latest", img)
+    for repo in (base, f"{base}x/a", f"x/{base}/a"):
+        ah.assert_denied(c.post(f"/v2/{repo}/blobs/uploads/"), p.name, "ecr:InitiateLayerUpload", repo)
+    _, body = p.token(f"repository:{base}/a:pull,push", f"repository:{base}x/a:pull,push",
+                      f"repository:{base}:pull")
+    assert ah.granted(body) == {f"repository:{base}/a:pull,push"}
+    # Another account's or region's ARN does not match this registry's repositories.
+    q = make_principal(("wrong", identity_policy(
+        "ecr:*", [f"arn:aws:ecr:us-east-1:111111111111:repository/{base}/*",
+                  f"arn:aws:ecr:eu-west-1:000000000000:repository/{base}/*"])))
+    ah.assert_denied(q.client().get(f"/v2/{base}/a/manifests/latest"), q.name, "ecr:BatchGetImage", f"{base}/a")
+
+
+def test_deny_with_not_resource_confines_to_one_repository(server, admin_client, make_principal):
+    base = ah.unique("notres")
+    mine, theirs = f"{base}/mine", f"{base}/theirs"
+    img = ah.push_image(admin_client, theirs)
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecr:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ecr:*", "NotResource": ah.repo_arn(mine)}]})
+    p = make_principal(("confined", doc))
+    c = p.client()
+    ah.push_image(c, mine)
+    ah.assert_denied(c.get(f"/v2/{theirs}/manifests/latest"), p.name, "ecr:BatchGetImage", theirs, explicit=True)
+    ah.assert_denied(c.delete(f"/v2/{theirs}/manifests/{img.digest}"), p.name, "ecr:BatchDeleteImage",
+                     theirs, explicit=True)
+    _, body = p.token(f"repository:{theirs}:*", f"repository:{mine}:*")
+    assert ah.granted(body) == {f"repository:{mine}:pull,push,delete"}
+    ah.pull_image(admin_client, theirs, "latest", img)
+
+
+def test_time_and_principal_type_conditions(server, admin_client, make_principal):
+    repo = ah.unique("when") + "/app"
+    img = ah.push_image(admin_client, repo)
+    past = "2001-01-01T00:00:00Z"
+    expired = make_principal(("until", identity_policy(
+        PULL_ACTIONS, ah.repo_arn(repo), condition={"DateLessThan": {"aws:CurrentTime": past}})))
+    ah.assert_denied(expired.client().get(f"/v2/{repo}/manifests/latest"), expired.name,
+                     "ecr:BatchGetImage", repo)
+    started = make_principal(("from", identity_policy(
+        PULL_ACTIONS, ah.repo_arn(repo), condition={"DateGreaterThan": {"aws:CurrentTime": past},
+                                                    "StringEquals": {"aws:PrincipalType": "User"}})))
+    ah.pull_image(started.client(), repo, "latest", img)
+    robot = make_principal(("from", identity_policy(
+        PULL_ACTIONS, ah.repo_arn(repo), condition={"StringEquals": {"aws:PrincipalType": "User"}})), robot=True)
+    r = robot.client().get(f"/v2/{repo}/manifests/latest")
+    assert r.status_code == 403, r.text

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import tarfile
 import time
 import uuid
 
@@ -44,11 +43,6 @@ SETTLE = 5.0
 
 def repo_arn(name):
     return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
-
-
-def policy(actions, *repos):
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": actions, "Resource": [repo_arn(r) for r in repos]}]})
 
 
 class Anonymous(requests.auth.AuthBase):
@@ -187,7 +181,7 @@ class Docker(Client):
         with open(os.path.join(self.config, "config.json")) as f:
             return json.load(f).get("auths", {}).get(self.host)
 
-    def assert_used_token_service(self, login, user):
+    def assert_used_token_service(self, login, user, repo):
         # docker stores the refresh token the token service issued (offline_token=true) as
         # its identity token, and no password
         entry = self.auth_entry()
@@ -253,7 +247,7 @@ class Containers(Client):
         self.layout_n += 1
         return os.path.join(self.dir, f"layout-{self.layout_n}")
 
-    def assert_used_token_service(self, login, user):
+    def assert_used_token_service(self, login, user, repo):
         # their debug log shows the token request that followed the challenge
         assert f"GET http://{self.host}/token?" in login.output, login.output[-3000:]
         with open(self.auth_file) as f:
@@ -289,9 +283,8 @@ class Podman(Containers):
         d = self.new_layout_dir()
         make_layout(d, tag="v1", layers=2)
         self.local = f"localhost/berth-auth-test/{uuid.uuid4().hex[:12]}:src"
-        self.podman("pull", f"oci:{d}:v1", check=True)
         # `pull oci:` names the image after the layout directory; give it a name of our own
-        img = self.podman("images", "-q", "--no-trunc", check=True).stdout.split()[0]
+        img = self.podman("pull", "-q", f"oci:{d}:v1", check=True).stdout.split()[-1]
         self.podman("tag", img, self.local, check=True)
 
     def push(self, ref):
@@ -425,13 +418,14 @@ class Oras(Client):
     def logout(self):
         self.pusher.logout(self.host)
 
-    def assert_used_token_service(self, login, user):
+    def assert_used_token_service(self, login, user, repo):
         # the engine's login ran the token flow and got a refresh token (identity token) ...
         assert self.login_response.get("IdentityToken"), self.login_response
         # ... and oras's own pulls went through the token service too (a JWT scoped to the repo)
         token = self.last_puller.auth.token
         assert token and token.count(".") == 2, token
-        assert jwt_claims(token).get("access"), jwt_claims(token)
+        access = jwt_claims(token).get("access") or []
+        assert any(a.get("name") == repo and "pull" in a.get("actions", []) for a in access), access
 
     def prepare(self):
         d = os.path.join(self.dir, f"files-{uuid.uuid4().hex[:8]}")
@@ -546,7 +540,7 @@ def test_login_token_flow_push_pull(berth, new_client, repo, admin_api):
     pulled = c.pull(ref)
     assert pulled.ok, pulled
     assert pulled.digest == pushed.digest
-    c.assert_used_token_service(login, writer.akid)
+    c.assert_used_token_service(login, writer.akid, repo)
     # and by digest
     by_digest = c.pull(f"{berth.hostport}/{repo}@{pushed.digest}")
     assert by_digest.ok and by_digest.digest == pushed.digest, by_digest
@@ -624,6 +618,7 @@ def test_docker_login_as_aws_with_login_password(berth, docker_client, repo, adm
     assert login.ok, login
     entry = c.auth_entry()
     assert entry, f"docker stored nothing for {berth.hostport}"
+    print(f"docker stored for the AWS login: {sorted(entry)}")
     c.prepare()
     pushed = c.push(f"{berth.hostport}/{repo}:aws")
     assert pushed.ok and pushed.digest, pushed
@@ -660,6 +655,7 @@ def test_docker_identity_token_then_revoke(berth, docker_client, repo, admin_api
         return res
     res = eventually(refused)
     assert REFUSED.search(res.output), res
+    print(f"pull with the revoked refresh token: refused with: {res.output.strip()[-600:]}")
     assert c.auth_entry().get("identitytoken") == token
 
     # the access key itself is fine: a new login gets a new refresh token, pulls work again
