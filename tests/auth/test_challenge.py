@@ -175,3 +175,49 @@ def test_post_token_password_grant(server, admin):
     c = ah.Client(server.url, ah.bearer(body["access_token"]))
     img = ah.push_image(c, repo)
     ah.pull_image(c, repo, "latest", img)
+
+
+def test_configured_service_and_realm(new_server):
+    srv = new_server({"BERTH_AUTH__SERVICE": "registry.example.com",
+                      "BERTH_AUTH__REALM": "https://auth.example.com/v1/token"})
+    r = ah.Client(srv.url).get("/v2/")
+    assert r.status_code == 401
+    _, p = ah.challenge_of(r)
+    assert p == {"realm": "https://auth.example.com/v1/token", "service": "registry.example.com"}
+    repo = ah.unique("svc") + "/app"
+    _, p = ah.challenge_of(ah.Client(srv.url).get(f"/v2/{repo}/manifests/latest"))
+    assert p["scope"] == f"repository:{repo}:pull" and p["service"] == "registry.example.com"
+    # The default service name is not this registry's.
+    r = ah.get_token(srv.url, ah.basic(*srv.admin), [f"repository:{repo}:pull"], service="berth")
+    assert r.status_code == 400, r.text
+    tok, body = ah.token_for(srv.url, ah.basic(*srv.admin), [f"repository:{repo}:pull,push"],
+                             service="registry.example.com")
+    claims = ah.jwt_claims(tok)
+    assert claims["aud"] == "registry.example.com" and claims["iss"] == "registry.example.com"
+    c = ah.Client(srv.url, ah.bearer(tok))
+    img = ah.push_image(c, repo)
+    ah.pull_image(c, repo, "latest", img)
+    # Asking without naming a service is fine too.
+    tok, _ = ah.token_for(srv.url, ah.basic(*srv.admin), [f"repository:{repo}:pull"], service=None)
+    assert ah.Client(srv.url, ah.bearer(tok)).get(f"/v2/{repo}/manifests/latest").status_code == 200
+
+
+def test_docker_login_shape(server, make_principal):
+    """`docker login`: GET /v2/ (401), then GET /token with Basic credentials, account,
+    client_id and offline_token, and no scope."""
+    p = make_principal()
+    r = ah.Client(server.url).get("/v2/")
+    _, ch = ah.challenge_of(r)
+    r = ah.requests.get(ch["realm"], params={"account": p.key_id, "client_id": "docker",
+                                             "offline_token": "true", "service": ch["service"]},
+                        auth=p.basic, timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["scope"] == "" and body["refresh_token"].startswith("brt_")
+    assert ah.jwt_claims(body["token"])["access"] == []
+    assert ah.Client(server.url, ah.bearer(body["token"])).get("/v2/").status_code == 200
+    # containerd/podman then trade the refresh token (POST, form) for scoped tokens.
+    r = ah.post_token(server.url, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
+                                   "service": "berth", "client_id": "containerd-client",
+                                   "scope": "repository:x/y:pull"})
+    assert r.status_code == 200, r.text

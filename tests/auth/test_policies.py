@@ -510,3 +510,19 @@ def test_time_and_principal_type_conditions(server, admin_client, make_principal
         PULL_ACTIONS, ah.repo_arn(repo), condition={"StringEquals": {"aws:PrincipalType": "User"}})), robot=True)
     r = robot.client().get(f"/v2/{repo}/manifests/latest")
     assert r.status_code == 403, r.text
+
+
+def test_action_names_are_case_insensitive_and_globbed(server, admin_client, make_principal):
+    repo = ah.unique("glob") + "/app"
+    img = ah.push_image(admin_client, repo)
+    p = make_principal(("glob", identity_policy(["ECR:BATCHGETIMAGE", "ecr:get*"], ah.repo_arn(repo))))
+    c = p.client()
+    r = c.get(f"/v2/{repo}/manifests/latest", headers={"Accept": ah.OCI_MANIFEST})
+    assert r.status_code == 200 and r.content == img.manifest, r.text
+    r = c.get(f"/v2/{repo}/blobs/{img.layer_digest}")
+    assert r.status_code == 200 and r.content == img.layer, r.text
+    # BatchCheckLayerAvailability matches neither pattern.
+    assert c.head(f"/v2/{repo}/blobs/{img.layer_digest}").status_code == 403
+    ah.assert_denied(c.get(f"/v2/{repo}/tags/list"), p.name, "ecr:ListImages", repo)
+    _, body = p.token(f"repository:{repo}:pull,push,delete")
+    assert ah.granted(body) == {f"repository:{repo}:pull"}

@@ -124,3 +124,22 @@ def test_lockout_ends_with_the_window(new_server):
         status, _, body = get(srv, "127.0.0.6", "/v2/", good)
         assert status == 200, (status, body)
     ah.eventually(unlocked, timeout=3)
+
+
+def test_bad_aws_logins_do_not_lock_out_every_ecr_login(new_server):
+    """Every ECR-style login uses the user name `AWS`. Junk passwords for `AWS` from one
+    address must not lock every principal's valid login password out, from everywhere: a
+    per-user limit keyed on the shared name `AWS` would let anyone deny ECR-style logins to
+    the whole registry (guessing a signed login password is hopeless anyway; the per-address
+    limit still stops the guesser)."""
+    srv = new_server({"BERTH_AUTH__MAX_FAILURES": str(MAX)})
+    login = srv.cli("key", "login-password", srv.admin[0]).stdout.strip()
+    good = ah.basic_value("AWS", login)
+    assert get(srv, "127.0.0.8", "/v2/", good)[0] == 200
+    for i in range(MAX):
+        assert get(srv, "127.0.0.9", "/v2/", ah.basic_value("AWS", f"junk.{i}.x"))[0] == 401
+    # The guessing address is locked out...
+    assert_limited(get(srv, "127.0.0.9", "/v2/", good))
+    # ...the legitimate user elsewhere is not.
+    status, _, body = get(srv, "127.0.0.8", "/v2/", good)
+    assert status == 200, f"a valid login password from another address: {status} {body[:200]!r}"

@@ -82,6 +82,9 @@ def test_refresh_token_of_disabled_key(server, make_principal):
     r = refresh_grant(server, other_refresh, f"repository:{repo}:pull")
     assert r.status_code == 200, r.text
     assert ah.granted(r.json()) == {f"repository:{repo}:pull"}
+    # Deleting the other key ends its refresh tokens as well.
+    server.cli("key", "delete", other_id)
+    ah.eventually(lambda: assert_invalid_grant(refresh_grant(server, other_refresh, "")))
 
 
 def test_refresh_token_of_disabled_principal(server, make_principal):

@@ -1,6 +1,8 @@
 """Replicas over one PostgreSQL and one Garage: any request may go to any replica."""
+import json
 import os
 import random
+import re
 import threading
 import time
 
@@ -214,7 +216,7 @@ def test_a_replica_can_redirect_blob_downloads_to_the_object_store(cluster):
     d = sha256(data)
     requests.post(f"{a}/v2/avail/redirect/blobs/uploads/", params={"digest": d}, data=data)
     env = dict(cluster.env(), BERTH_STORAGE__REDIRECT="true", BERTH_STORAGE__REDIRECT_TTL_SECS="60")
-    r2 = BerthServer(env=env).start()
+    r2 = BerthServer(env=env, admin=cluster.admin).start()
     try:
         r = requests.get(f"{r2.url}/v2/avail/redirect/blobs/{d}", allow_redirects=False)
         assert r.status_code == 307, r.text
@@ -233,3 +235,45 @@ def test_a_replica_can_redirect_blob_downloads_to_the_object_store(cluster):
         assert missing.status_code == 404
     finally:
         r2.cleanup()
+
+
+def eventually(check, timeout=5.0):
+    """Poll `check` until it returns true (identity changes reach replicas within a second)."""
+    deadline = time.time() + timeout
+    while True:
+        if check():
+            return
+        if time.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.1)
+
+
+def test_identities_and_tokens_are_shared_by_replicas(cluster):
+    a, b, c = cluster.urls[:3]
+    # A principal created (with the CLI, against the shared database) on no replica in
+    # particular authenticates on all of them.
+    out = cluster.replicas[0].cli("principal", "create", "avail-ci", "--robot", "--with-key").stdout
+    akid = re.search(r"access_key_id = (\S+)", out).group(1)
+    secret = re.search(r"secret_access_key = (\S+)", out).group(1)
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "ecr:*",
+        "Resource": "arn:aws:ecr:us-east-1:000000000000:repository/avail/ci/*"}]})
+    cluster.replicas[0].cli("policy", "attach", "avail-ci", "all", "-", input=policy)
+    for url in (a, b, c):
+        eventually(lambda: requests.get(f"{url}/v2/avail/ci/x/tags/list",
+                                        auth=(akid, secret)).status_code == 404)
+    # A token from one replica's token service works on another.
+    t = requests.get(f"{a}/token", params={"service": "berth", "scope": "repository:avail/ci/x:pull,push"},
+                     auth=(akid, secret)).json()["token"]
+    data = os.urandom(1000)
+    r = requests.post(f"{b}/v2/avail/ci/x/blobs/uploads/", params={"digest": sha256(data)}, data=data,
+                      headers={"Authorization": f"Bearer {t}"})
+    assert r.status_code == 201, r.text
+    r = requests.get(f"{c}/v2/avail/ci/x/blobs/{sha256(data)}", headers={"Authorization": f"Bearer {t}"})
+    assert r.status_code == 200 and r.content == data
+    # Disabling the key (through any replica's database) ends its token everywhere.
+    cluster.replicas[0].cli("key", "disable", akid)
+    for url in (a, b, c):
+        eventually(lambda: requests.get(f"{url}/v2/avail/ci/x/blobs/{sha256(data)}",
+                                        headers={"Authorization": f"Bearer {t}"}).status_code == 401)
+        assert requests.get(f"{url}/v2/", auth=(akid, secret)).status_code == 401

@@ -7,8 +7,8 @@ the berth binary (BERTH_BIN, else the newer of target/release/berth and target/d
 Authentication is on: every client logs in through its own login mechanism, once per session
 (`docker_login`, `podman_login`, `skopeo_login`; ctr passes `--user`, oras logs in per client).
 Their credentials go to session-private files only: DOCKER_CONFIG and REGISTRY_AUTH_FILE are
-pointed into a temporary directory for the whole session (`client_config`), so the developer's
-~/.docker/config.json and containers auth file are never read or written.
+pointed into a temporary directory for the whole session (`client_config`), so no login here
+writes to the developer's ~/.docker/config.json or containers auth file.
 """
 import hashlib
 import os
@@ -25,7 +25,6 @@ import requests
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 sys.path.insert(0, HERE)
-
 
 
 def _pick_binary():

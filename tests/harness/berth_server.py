@@ -194,7 +194,9 @@ def auto_auth():
     original = requests.Session.request
 
     def request(self, method, url, *args, **kwargs):
-        if kwargs.get("auth") is None and self.auth is None:
+        headers = kwargs.get("headers") or {}
+        explicit = any(k.lower() == "authorization" for k in headers)
+        if kwargs.get("auth") is None and self.auth is None and not explicit:
             for srv in reversed(BerthServer.started):
                 if isinstance(url, str) and (url == srv.url or url.startswith(srv.url + "/")):
                     try:
