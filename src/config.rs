@@ -33,9 +33,12 @@ pub struct AuthSection {
     pub server_key: Option<Secret>,
     /// The `service` of the token challenge and the audience of tokens.
     pub service: String,
-    /// The token endpoint advertised in challenges; default `http://<Host>/token`, with
-    /// `https` when `X-Forwarded-Proto: https` says a TLS proxy is in front.
+    /// The token endpoint advertised in challenges; default `http://<Host>/token` (`https`
+    /// when `trust_forwarded_proto` and `X-Forwarded-Proto: https`).
     pub realm: Option<String>,
+    /// Believe `X-Forwarded-Proto: https` (set only behind a TLS proxy that overwrites the
+    /// header): it then makes challenges advertise `https` and satisfies `aws:SecureTransport`.
+    pub trust_forwarded_proto: bool,
     /// Lifetime of registry (bearer) tokens, in seconds.
     pub token_ttl_secs: u64,
     /// Lifetime of refresh tokens (`offline_token=true`), in seconds.
@@ -58,6 +61,7 @@ impl Default for AuthSection {
             server_key: None,
             service: "berth".into(),
             realm: None,
+            trust_forwarded_proto: false,
             token_ttl_secs: 300,
             refresh_token_ttl_secs: 90 * 24 * 3600,
             login_token_ttl_secs: 12 * 3600,

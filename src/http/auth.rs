@@ -26,11 +26,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Whether a TLS-terminating proxy in front says the client used https.
-pub fn forwarded_https(h: &HeaderMap) -> bool {
-    h.get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+/// Whether a TLS-terminating proxy in front says the client used https. Only when configured
+/// to believe it: otherwise any client could claim `aws:SecureTransport`.
+pub fn forwarded_https(auth: &Auth, h: &HeaderMap) -> bool {
+    auth.settings().trust_forwarded_proto
+        && h.get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
 /// The token endpoint to advertise: the configured realm, or this server as the client
@@ -49,7 +51,11 @@ pub fn realm(auth: &Auth, h: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
         })
         .unwrap_or("localhost");
-    let scheme = if forwarded_https(h) { "https" } else { "http" };
+    let scheme = if forwarded_https(auth, h) {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{host}/token")
 }
 
@@ -65,7 +71,7 @@ pub fn authenticate(
     let creds = Credentials::from_header(h.get(header::AUTHORIZATION));
     let presented = !matches!(creds, Credentials::None);
     let mut caller = auth.authenticate(&creds, source)?;
-    caller.secure = forwarded_https(h);
+    caller.secure = forwarded_https(auth, h);
     Ok((caller, presented))
 }
 

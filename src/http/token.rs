@@ -164,7 +164,7 @@ pub async fn get_token(
         Ok(c) => c,
         Err(f) => return failure(f),
     };
-    caller.secure = forwarded_https(&headers);
+    caller.secure = forwarded_https(&st.auth, &headers);
     let scopes = Scope::parse_all(
         q.iter()
             .filter(|(k, _)| k == "scope")
@@ -231,7 +231,7 @@ pub async fn post_token(
     };
     match result {
         Ok((mut caller, offline)) => {
-            caller.secure = forwarded_https(&headers);
+            caller.secure = forwarded_https(&st.auth, &headers);
             grant(&st, &caller, &scopes, None, offline).await
         }
         Err(e) => failure(e),

@@ -36,7 +36,8 @@ import authhelp as ah  # noqa: E402
 # The shared server must not lock the test machine out: many tests here present bad
 # credentials on purpose, and every one counts against 127.0.0.1. Rate limiting itself is
 # tested on dedicated servers (test_ratelimit.py).
-SHARED_ENV = {"BERTH_AUTH__MAX_FAILURES": "1000000"}
+# The shared server stands behind a (pretend) TLS proxy: it believes X-Forwarded-Proto.
+SHARED_ENV = {"BERTH_AUTH__MAX_FAILURES": "1000000", "BERTH_AUTH__TRUST_FORWARDED_PROTO": "true"}
 
 
 @pytest.fixture(scope="session")

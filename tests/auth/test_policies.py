@@ -4,7 +4,7 @@ repository policy, explicit denies, conditions, and cross-repository mounts."""
 import json
 
 import authhelp as ah
-from conftest import attach, identity_policy
+from conftest import attach, create_principal, identity_policy
 
 PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                 "ecr:BatchCheckLayerAvailability", "ecr:ListImages"]
@@ -369,6 +369,20 @@ def test_secure_transport_condition(server, admin_client, make_principal):
     assert ah.granted(body) == {f"repository:{repo}:pull"}
     ah.pull_image(ah.Client(server.url, ah.bearer(tok), headers={"X-Forwarded-Proto": "https"}),
                   repo, "latest", img)
+
+
+def test_forwarded_proto_is_not_believed_by_default(new_server):
+    """Without auth.trust_forwarded_proto a client cannot claim TLS with a header."""
+    srv = new_server({"BERTH_AUTH__MAX_FAILURES": "1000000"})
+    admin = ah.Client(srv.url, ah.basic(*srv.admin))
+    repo = ah.unique("tlsdefault") + "/app"
+    ah.push_image(admin, repo)
+    _, p = ah.challenge_of(ah.Client(srv.url).get("/v2/", headers={"X-Forwarded-Proto": "https"}))
+    assert p["realm"] == f"http://{srv.hostport}/token"
+    principal = create_principal(srv, [("tls", identity_policy(
+        PULL_ACTIONS, ah.repo_arn(repo), condition={"Bool": {"aws:SecureTransport": "true"}}))])
+    ah.assert_denied(principal.client(headers={"X-Forwarded-Proto": "https"})
+                     .get(f"/v2/{repo}/manifests/latest"), principal.name, "ecr:BatchGetImage", repo)
 
 
 def test_username_condition_and_policy_variable(server, admin_client, make_principal):
