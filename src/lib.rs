@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod ecr;
 pub mod http;
 pub mod metadata;
 pub mod oci;

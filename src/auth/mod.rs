@@ -52,6 +52,12 @@ pub enum Action {
     ListImages,
     DescribeRepositories,
     GetAuthorizationToken,
+    SetRepositoryPolicy,
+    GetRepositoryPolicy,
+    DeleteRepositoryPolicy,
+    PutRegistryPolicy,
+    GetRegistryPolicy,
+    DeleteRegistryPolicy,
 }
 
 impl Action {
@@ -68,6 +74,12 @@ impl Action {
             Action::ListImages => "ecr:ListImages",
             Action::DescribeRepositories => "ecr:DescribeRepositories",
             Action::GetAuthorizationToken => "ecr:GetAuthorizationToken",
+            Action::SetRepositoryPolicy => "ecr:SetRepositoryPolicy",
+            Action::GetRepositoryPolicy => "ecr:GetRepositoryPolicy",
+            Action::DeleteRepositoryPolicy => "ecr:DeleteRepositoryPolicy",
+            Action::PutRegistryPolicy => "ecr:PutRegistryPolicy",
+            Action::GetRegistryPolicy => "ecr:GetRegistryPolicy",
+            Action::DeleteRegistryPolicy => "ecr:DeleteRegistryPolicy",
         }
     }
 
@@ -86,7 +98,14 @@ impl Action {
             | Action::CompleteLayerUpload
             | Action::PutImage => &[Push],
             Action::BatchDeleteImage => &[Delete],
-            Action::GetAuthorizationToken => &[],
+            // Control-plane actions: no registry token ever carries them.
+            Action::GetAuthorizationToken
+            | Action::SetRepositoryPolicy
+            | Action::GetRepositoryPolicy
+            | Action::DeleteRepositoryPolicy
+            | Action::PutRegistryPolicy
+            | Action::GetRegistryPolicy
+            | Action::DeleteRegistryPolicy => &[],
         }
     }
 }
@@ -942,6 +961,45 @@ impl Auth {
             });
         }
         Err(BAD)
+    }
+
+    /// For SigV4: the caller an access key stands for and its secret, if the key is active.
+    /// Counts against the failure limits like any other credential.
+    pub fn signing_key(
+        &self,
+        access_key_id: &str,
+        source: Option<IpAddr>,
+    ) -> Result<(Caller, String), AuthFailure> {
+        let keys = Self::limiter_keys(source, Some(access_key_id));
+        self.check_limits(&keys)?;
+        let snap = self.snapshot();
+        let found = snap.keys.get(access_key_id).and_then(|k| {
+            let p = snap.principals.get(&k.principal)?;
+            (!k.disabled && !p.disabled).then(|| (p.clone(), k.secret.clone()))
+        });
+        match found {
+            Some((p, secret)) => Ok((
+                Caller {
+                    principal: Some(p),
+                    access_key: Some(access_key_id.to_owned()),
+                    token_access: None,
+                    source,
+                    secure: false,
+                },
+                secret,
+            )),
+            None => {
+                self.record_failure(&keys);
+                Err(AuthFailure::Invalid(
+                    "The security token included in the request is invalid.",
+                ))
+            }
+        }
+    }
+
+    /// A SigV4 signature did not verify: count it.
+    pub fn signature_failed(&self, access_key_id: &str, source: Option<IpAddr>) {
+        self.record_failure(&Self::limiter_keys(source, Some(access_key_id)));
     }
 
     fn login_password(

@@ -1,5 +1,6 @@
 //! HTTP surfaces. All share one listener: `/v2` (OCI distribution), `/token` (the Docker
-//! token service) and the operational endpoints (`/healthz`, `/readyz`).
+//! token service), `POST /` (the Amazon ECR API, `crate::ecr`) and the operational endpoints
+//! (`/healthz`, `/readyz`).
 
 pub mod auth;
 pub mod distribution;
@@ -10,7 +11,7 @@ use crate::registry::Registry;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", any(distribution::base_any))
         .route("/v2/{*rest}", any(distribution::dispatch))
         .route("/token", get(token::get_token).post(token::post_token))
+        // The Amazon ECR API (AWS JSON 1.1, every operation a POST to /).
+        .route("/", post(crate::ecr::handle))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(state)

@@ -128,6 +128,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether the repository exists (it was pushed to, or created).
+    pub async fn repository_exists(&self, repo: &RepositoryName) -> Result<bool> {
+        Ok(self.meta.repository_exists(repo).await?)
+    }
+
     // ---- blobs ----------------------------------------------------------------------------
 
     /// The size and location of a blob the repository holds.

@@ -1,0 +1,600 @@
+//! The Amazon ECR control-plane API: AWS JSON 1.1 on `POST /`, routed by `X-Amz-Target`,
+//! authenticated by SigV4 and authorized by the same `authorize` as `/v2`. Operations call the
+//! registry and identity layers; nothing here is a second implementation of registry semantics.
+
+pub mod sigv4;
+
+use crate::auth::{Action, Auth, Caller, Decision, Denial, Resource};
+use crate::http::auth::ClientAddr;
+use crate::http::AppState;
+use crate::oci::RepositoryName;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+
+/// An error as AWS JSON services answer it: `__type`, `message`, and the same type in
+/// `X-Amzn-ErrorType`; 400 for client errors, 500 only for faults.
+#[derive(Debug)]
+pub struct EcrError {
+    pub kind: &'static str,
+    pub message: String,
+    pub status: StatusCode,
+}
+
+impl EcrError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        EcrError {
+            kind,
+            message: message.into(),
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+    pub fn invalid(member: &str, reason: impl std::fmt::Display) -> Self {
+        EcrError::new(
+            "InvalidParameterException",
+            format!("Invalid parameter at '{member}' failed to satisfy constraint: '{reason}'"),
+        )
+    }
+    fn server(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "ECR API failure");
+        EcrError::new("ServerException", "internal server error")
+            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    fn unavailable() -> Self {
+        EcrError::new(
+            "ServiceUnavailableException",
+            "service temporarily unavailable; retry",
+        )
+        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+    }
+}
+
+impl From<crate::metadata::MetaError> for EcrError {
+    fn from(e: crate::metadata::MetaError) -> Self {
+        match e {
+            crate::metadata::MetaError::Unavailable(m) => {
+                tracing::warn!(error = %m, "metadata store unavailable");
+                EcrError::unavailable()
+            }
+            other => EcrError::server(other),
+        }
+    }
+}
+
+impl From<crate::registry::RegistryError> for EcrError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        match e {
+            crate::registry::RegistryError::Unavailable(_) => EcrError::unavailable(),
+            other => EcrError::server(other),
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for EcrError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as A;
+        match e {
+            A::Meta(m) => m.into(),
+            A::Policy(p) => EcrError::invalid("policyText", p),
+            A::Invalid(m) => EcrError::new("InvalidParameterException", m),
+            other => EcrError::server(other),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, EcrError>;
+
+fn respond(request_id: &str, result: Result<Value>) -> Response {
+    let (status, body, kind) = match result {
+        Ok(v) => (StatusCode::OK, v, None),
+        Err(e) => (
+            e.status,
+            json!({ "__type": e.kind, "message": e.message }),
+            Some(e.kind),
+        ),
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = (status, bytes).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(REQUEST_ID, v);
+    }
+    if let Some(k) = kind {
+        h.insert(ERROR_TYPE, HeaderValue::from_static(k));
+    }
+    r
+}
+
+/// `POST /`: one ECR API call.
+pub async fn handle(
+    State(st): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let result = call(&st, ip, &uri, &method, &headers, &body).await;
+    if let Err(e) = &result {
+        tracing::debug!(kind = e.kind, message = %e.message, "ECR API error");
+    }
+    respond(&request_id, result)
+}
+
+async fn call(
+    st: &AppState,
+    ip: Option<std::net::IpAddr>,
+    uri: &axum::http::Uri,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let op = target.strip_prefix(TARGET_PREFIX).ok_or_else(|| {
+        EcrError::new(
+            "UnknownOperationException",
+            format!(
+                "X-Amz-Target must be {TARGET_PREFIX}<Operation>; got {:?}",
+                target.chars().take(100).collect::<String>()
+            ),
+        )
+    })?;
+    let caller = authenticate(st, ip, uri, method, headers, body)?;
+    let input: Map<String, Value> =
+        match serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { body }) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(EcrError::new(
+                    "SerializationException",
+                    "the request body must be a JSON object",
+                ))
+            }
+            Err(e) => {
+                return Err(EcrError::new(
+                    "SerializationException",
+                    format!("the request body is not valid JSON: {e}"),
+                ))
+            }
+        };
+    let ctx = Ctx {
+        st,
+        caller: &caller,
+        headers,
+        input: &input,
+    };
+    match op {
+        "GetAuthorizationToken" => get_authorization_token(&ctx).await,
+        "SetRepositoryPolicy" => set_repository_policy(&ctx).await,
+        "GetRepositoryPolicy" => get_repository_policy(&ctx).await,
+        "DeleteRepositoryPolicy" => delete_repository_policy(&ctx).await,
+        "PutRegistryPolicy" => put_registry_policy(&ctx).await,
+        "GetRegistryPolicy" => get_registry_policy(&ctx).await,
+        "DeleteRegistryPolicy" => delete_registry_policy(&ctx).await,
+        other => Err(EcrError::new(
+            "UnknownOperationException",
+            format!(
+                "this registry does not support the operation {:?}",
+                other.chars().take(100).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// SigV4, as AWS answers its failures.
+fn authenticate(
+    st: &AppState,
+    ip: Option<std::net::IpAddr>,
+    uri: &axum::http::Uri,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller> {
+    use sigv4::SigError;
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(EcrError::new(
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        )
+        .with_status(StatusCode::FORBIDDEN));
+    };
+    let value = value.to_str().map_err(|_| {
+        EcrError::new(
+            "IncompleteSignatureException",
+            "the Authorization header is not ASCII",
+        )
+    })?;
+    let auth = sigv4::Authorization::parse(value)
+        .map_err(|e| EcrError::new("IncompleteSignatureException", e.to_string()))?;
+    if auth.service != "ecr" {
+        return Err(EcrError::new(
+            "InvalidSignatureException",
+            format!(
+                "Credential should be scoped to correct service: 'ecr', not {:?}",
+                auth.service.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    if headers.contains_key("x-amz-security-token") {
+        // This registry issues no temporary credentials.
+        return Err(EcrError::new(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ));
+    }
+    let (mut caller, secret) =
+        st.auth
+            .signing_key(&auth.access_key_id, ip)
+            .map_err(|f| match f {
+                crate::auth::AuthFailure::RateLimited(_) => EcrError::new(
+                    "ThrottlingException",
+                    "Rate exceeded: too many failed authentications",
+                ),
+                crate::auth::AuthFailure::Unavailable => EcrError::unavailable(),
+                _ => EcrError::new(
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                ),
+            })?;
+    match sigv4::verify(
+        &auth,
+        &secret,
+        method,
+        uri.path(),
+        uri.query(),
+        headers,
+        body,
+        std::time::SystemTime::now(),
+    ) {
+        Ok(()) => {}
+        Err(SigError::Incomplete(m)) => {
+            return Err(EcrError::new("IncompleteSignatureException", m))
+        }
+        Err(e) => {
+            st.auth.signature_failed(&auth.access_key_id, ip);
+            return Err(EcrError::new("InvalidSignatureException", e.to_string()));
+        }
+    }
+    caller.secure = crate::http::auth::forwarded_https(&st.auth, headers);
+    Ok(caller)
+}
+
+/// One call's context.
+struct Ctx<'a> {
+    st: &'a AppState,
+    caller: &'a Caller,
+    headers: &'a HeaderMap,
+    input: &'a Map<String, Value>,
+}
+
+impl Ctx<'_> {
+    fn auth(&self) -> &Auth {
+        &self.st.auth
+    }
+
+    fn account(&self) -> &str {
+        &self.auth().settings().account_id
+    }
+
+    /// Refuse unknown members: clients send only modelled ones, so anything else is a mistake.
+    fn allow_only(&self, members: &[&str]) -> Result<()> {
+        if let Some(k) = self.input.keys().find(|k| !members.contains(&k.as_str())) {
+            return Err(EcrError::new(
+                "SerializationException",
+                format!(
+                    "unknown member {:?}",
+                    k.chars().take(100).collect::<String>()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn string(&self, member: &str) -> Result<Option<&str>> {
+        match self.input.get(member) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(EcrError::new(
+                "SerializationException",
+                format!("{member} must be a string"),
+            )),
+        }
+    }
+
+    fn required(&self, member: &str) -> Result<&str> {
+        self.string(member)?
+            .ok_or_else(|| EcrError::invalid(member, "must not be null"))
+    }
+
+    fn boolean(&self, member: &str) -> Result<Option<bool>> {
+        match self.input.get(member) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(EcrError::new(
+                "SerializationException",
+                format!("{member} must be a boolean"),
+            )),
+        }
+    }
+
+    /// `registryId`, when given, must be this registry's account.
+    fn registry_id(&self) -> Result<()> {
+        if let Some(id) = self.string("registryId")? {
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(EcrError::invalid(
+                    "registryId",
+                    "must satisfy regular expression '[0-9]{12}'",
+                ));
+            }
+            if id != self.account() {
+                return Err(EcrError::new(
+                    "RepositoryNotFoundException",
+                    format!("The registry with id '{id}' is not served here"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn repository_name(&self) -> Result<RepositoryName> {
+        let name = self.required("repositoryName")?;
+        if name.len() < 2 {
+            return Err(EcrError::invalid(
+                "repositoryName",
+                "must have length greater than or equal to 2",
+            ));
+        }
+        if name.len() > 256 {
+            return Err(EcrError::invalid(
+                "repositoryName",
+                "must have length less than or equal to 256",
+            ));
+        }
+        name.parse().map_err(|_| {
+            EcrError::invalid(
+                "repositoryName",
+                "must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*'",
+            )
+        })
+    }
+
+    fn authorize(&self, action: Action, resource: Resource<'_>) -> Result<()> {
+        match self.auth().authorize(self.caller, action, resource) {
+            Decision::Allow => Ok(()),
+            Decision::Deny(d) => {
+                let res = match resource {
+                    Resource::Repository(n) => self.auth().settings().repository_arn(n.as_str()),
+                    Resource::Registry => "*".into(),
+                };
+                let why = match d {
+                    Denial::Explicit => "with an explicit deny".to_owned(),
+                    _ => format!("because no identity-based policy allows the {action} action"),
+                };
+                Err(EcrError::new(
+                    "AccessDeniedException",
+                    format!(
+                        "User: {} is not authorized to perform: {action} on resource: {res} {why}",
+                        self.caller.arn()
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn existing_repository(&self) -> Result<RepositoryName> {
+        self.registry_id()?;
+        let name = self.repository_name()?;
+        if !self.st.registry.repository_exists(&name).await? {
+            return Err(EcrError::new(
+                "RepositoryNotFoundException",
+                format!(
+                    "The repository with name '{name}' does not exist in the registry with id '{}'",
+                    self.account()
+                ),
+            ));
+        }
+        Ok(name)
+    }
+
+    /// `https://<host>` clients reach this registry at, as `proxyEndpoint` reports it.
+    fn proxy_endpoint(&self) -> String {
+        let realm = crate::http::auth::realm(self.auth(), self.headers);
+        realm.trim_end_matches("/token").to_owned()
+    }
+}
+
+// ---- authentication ------------------------------------------------------------------------
+
+async fn get_authorization_token(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryIds"])?;
+    c.authorize(Action::GetAuthorizationToken, Resource::Registry)?;
+    let ids: Vec<String> = match c.input.get("registryIds") {
+        None | Some(Value::Null) => vec![c.account().to_owned()],
+        Some(Value::Array(a)) => {
+            if a.is_empty() || a.len() > 10 {
+                return Err(EcrError::invalid(
+                    "registryIds",
+                    "must have between 1 and 10 items",
+                ));
+            }
+            a.iter()
+                .map(|v| match v.as_str() {
+                    Some(s) if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) => {
+                        Ok(s.to_owned())
+                    }
+                    _ => Err(EcrError::invalid(
+                        "registryIds",
+                        "must satisfy regular expression '[0-9]{12}'",
+                    )),
+                })
+                .collect::<Result<_>>()?
+        }
+        Some(_) => {
+            return Err(EcrError::new(
+                "SerializationException",
+                "registryIds must be a list",
+            ))
+        }
+    };
+    let (password, expires) = c.auth().issue_login_password(c.caller)?;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+    let endpoint = c.proxy_endpoint();
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|_| {
+            json!({
+                "authorizationToken": token,
+                "expiresAt": expires,
+                "proxyEndpoint": endpoint,
+            })
+        })
+        .collect();
+    Ok(json!({ "authorizationData": data }))
+}
+
+// ---- policies ------------------------------------------------------------------------------
+
+async fn set_repository_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryId", "repositoryName", "policyText", "force"])?;
+    let name = c.existing_repository().await?;
+    c.authorize(Action::SetRepositoryPolicy, Resource::Repository(&name))?;
+    let text = c.required("policyText")?;
+    let _force = c.boolean("force")?;
+    if text.is_empty() || text.len() > 10_240 {
+        return Err(EcrError::invalid(
+            "policyText",
+            "must have length between 0 and 10240",
+        ));
+    }
+    crate::auth::policy::Policy::parse(text, crate::auth::policy::PolicyKind::Resource).map_err(
+        |e| {
+            EcrError::invalid(
+                "PolicyText",
+                format!("Invalid repository policy provided: {e}"),
+            )
+        },
+    )?;
+    c.auth().put_resource_policy(Some(&name), text).await?;
+    c.auth().reload().await?;
+    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
+}
+
+async fn get_repository_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryId", "repositoryName"])?;
+    let name = c.existing_repository().await?;
+    c.authorize(Action::GetRepositoryPolicy, Resource::Repository(&name))?;
+    let text = c.auth().store().get_resource_policy(name.as_str()).await?.ok_or_else(|| {
+        EcrError::new(
+            "RepositoryPolicyNotFoundException",
+            format!(
+                "Repository policy does not exist for the repository with name '{name}' in the registry with id '{}'",
+                c.account()
+            ),
+        )
+    })?;
+    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
+}
+
+async fn delete_repository_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryId", "repositoryName"])?;
+    let name = c.existing_repository().await?;
+    c.authorize(Action::DeleteRepositoryPolicy, Resource::Repository(&name))?;
+    let store = c.auth().store();
+    let not_found = || {
+        EcrError::new(
+            "RepositoryPolicyNotFoundException",
+            format!(
+                "Repository policy does not exist for the repository with name '{name}' in the registry with id '{}'",
+                c.account()
+            ),
+        )
+    };
+    let text = store
+        .get_resource_policy(name.as_str())
+        .await?
+        .ok_or_else(not_found)?;
+    if !store.delete_resource_policy(name.as_str()).await? {
+        return Err(not_found());
+    }
+    c.auth().reload().await?;
+    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
+}
+
+async fn put_registry_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["policyText"])?;
+    c.authorize(Action::PutRegistryPolicy, Resource::Registry)?;
+    let text = c.required("policyText")?;
+    if text.is_empty() || text.len() > 10_240 {
+        return Err(EcrError::invalid(
+            "policyText",
+            "must have length between 0 and 10240",
+        ));
+    }
+    crate::auth::policy::Policy::parse(text, crate::auth::policy::PolicyKind::Resource).map_err(
+        |e| {
+            EcrError::invalid(
+                "PolicyText",
+                format!("Invalid registry policy provided: {e}"),
+            )
+        },
+    )?;
+    c.auth().put_resource_policy(None, text).await?;
+    c.auth().reload().await?;
+    Ok(json!({"registryId": c.account(), "policyText": text}))
+}
+
+fn no_registry_policy(c: &Ctx<'_>) -> EcrError {
+    EcrError::new(
+        "RegistryPolicyNotFoundException",
+        format!(
+            "Registry policy does not exist in the registry with id '{}'",
+            c.account()
+        ),
+    )
+}
+
+async fn get_registry_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&[])?;
+    c.authorize(Action::GetRegistryPolicy, Resource::Registry)?;
+    let text = c
+        .auth()
+        .store()
+        .get_resource_policy(crate::auth::store::REGISTRY_SCOPE)
+        .await?
+        .ok_or_else(|| no_registry_policy(c))?;
+    Ok(json!({"registryId": c.account(), "policyText": text}))
+}
+
+async fn delete_registry_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&[])?;
+    c.authorize(Action::DeleteRegistryPolicy, Resource::Registry)?;
+    let store = c.auth().store();
+    let text = store
+        .get_resource_policy(crate::auth::store::REGISTRY_SCOPE)
+        .await?
+        .ok_or_else(|| no_registry_policy(c))?;
+    if !store
+        .delete_resource_policy(crate::auth::store::REGISTRY_SCOPE)
+        .await?
+    {
+        return Err(no_registry_policy(c));
+    }
+    c.auth().reload().await?;
+    Ok(json!({"registryId": c.account(), "policyText": text}))
+}
