@@ -58,6 +58,13 @@ pub enum Action {
     PutRegistryPolicy,
     GetRegistryPolicy,
     DeleteRegistryPolicy,
+    CreateRepository,
+    DeleteRepository,
+    TagResource,
+    UntagResource,
+    ListTagsForResource,
+    PutImageTagMutability,
+    PutImageScanningConfiguration,
 }
 
 impl Action {
@@ -80,6 +87,13 @@ impl Action {
             Action::PutRegistryPolicy => "ecr:PutRegistryPolicy",
             Action::GetRegistryPolicy => "ecr:GetRegistryPolicy",
             Action::DeleteRegistryPolicy => "ecr:DeleteRegistryPolicy",
+            Action::CreateRepository => "ecr:CreateRepository",
+            Action::DeleteRepository => "ecr:DeleteRepository",
+            Action::TagResource => "ecr:TagResource",
+            Action::UntagResource => "ecr:UntagResource",
+            Action::ListTagsForResource => "ecr:ListTagsForResource",
+            Action::PutImageTagMutability => "ecr:PutImageTagMutability",
+            Action::PutImageScanningConfiguration => "ecr:PutImageScanningConfiguration",
         }
     }
 
@@ -105,7 +119,14 @@ impl Action {
             | Action::DeleteRepositoryPolicy
             | Action::PutRegistryPolicy
             | Action::GetRegistryPolicy
-            | Action::DeleteRegistryPolicy => &[],
+            | Action::DeleteRegistryPolicy
+            | Action::CreateRepository
+            | Action::DeleteRepository
+            | Action::TagResource
+            | Action::UntagResource
+            | Action::ListTagsForResource
+            | Action::PutImageTagMutability
+            | Action::PutImageScanningConfiguration => &[],
         }
     }
 }

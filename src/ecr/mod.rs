@@ -2,6 +2,7 @@
 //! authenticated by SigV4 and authorized by the same `authorize` as `/v2`. Operations call the
 //! registry and identity layers; nothing here is a second implementation of registry semantics.
 
+mod repositories;
 pub mod sigv4;
 
 use crate::auth::{Action, Auth, Caller, Decision, Denial, Resource};
@@ -187,6 +188,16 @@ async fn call(
         "PutRegistryPolicy" => put_registry_policy(&ctx).await,
         "GetRegistryPolicy" => get_registry_policy(&ctx).await,
         "DeleteRegistryPolicy" => delete_registry_policy(&ctx).await,
+        "CreateRepository" => repositories::create_repository(&ctx).await,
+        "DescribeRepositories" => repositories::describe_repositories(&ctx).await,
+        "DeleteRepository" => repositories::delete_repository(&ctx).await,
+        "TagResource" => repositories::tag_resource(&ctx).await,
+        "UntagResource" => repositories::untag_resource(&ctx).await,
+        "ListTagsForResource" => repositories::list_tags_for_resource(&ctx).await,
+        "PutImageTagMutability" => repositories::put_image_tag_mutability(&ctx).await,
+        "PutImageScanningConfiguration" => {
+            repositories::put_image_scanning_configuration(&ctx).await
+        }
         other => Err(EcrError::new(
             "UnknownOperationException",
             format!(
@@ -275,6 +286,28 @@ fn authenticate(
     Ok(caller)
 }
 
+/// A repository name as ECR constrains it, or `InvalidParameterException` naming `member`.
+fn parse_repository_name(member: &str, name: &str) -> Result<RepositoryName> {
+    if name.len() < 2 {
+        return Err(EcrError::invalid(
+            member,
+            "must have length greater than or equal to 2",
+        ));
+    }
+    if name.len() > 256 {
+        return Err(EcrError::invalid(
+            member,
+            "must have length less than or equal to 256",
+        ));
+    }
+    name.parse().map_err(|_| {
+        EcrError::invalid(
+            member,
+            "must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*'",
+        )
+    })
+}
+
 /// One call's context.
 struct Ctx<'a> {
     st: &'a AppState,
@@ -353,25 +386,7 @@ impl Ctx<'_> {
     }
 
     fn repository_name(&self) -> Result<RepositoryName> {
-        let name = self.required("repositoryName")?;
-        if name.len() < 2 {
-            return Err(EcrError::invalid(
-                "repositoryName",
-                "must have length greater than or equal to 2",
-            ));
-        }
-        if name.len() > 256 {
-            return Err(EcrError::invalid(
-                "repositoryName",
-                "must have length less than or equal to 256",
-            ));
-        }
-        name.parse().map_err(|_| {
-            EcrError::invalid(
-                "repositoryName",
-                "must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*'",
-            )
-        })
+        parse_repository_name("repositoryName", self.required("repositoryName")?)
     }
 
     fn authorize(&self, action: Action, resource: Resource<'_>) -> Result<()> {

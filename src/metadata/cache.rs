@@ -371,6 +371,80 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     ) -> MetaResult<Vec<Referrer>> {
         self.inner.referrers(repo, subject).await
     }
+
+    async fn repository(&self, repo: &RepositoryName) -> MetaResult<Option<RepositoryRecord>> {
+        self.inner.repository(repo).await
+    }
+    async fn create_repository(
+        &self,
+        repo: &RepositoryName,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+        now: i64,
+    ) -> MetaResult<bool> {
+        self.inner
+            .create_repository(repo, settings, tags, now)
+            .await
+    }
+    async fn describe_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Vec<RepositoryRecord>> {
+        self.inner.describe_repositories(last, limit).await
+    }
+    async fn set_tag_mutability(
+        &self,
+        repo: &RepositoryName,
+        mutability: TagMutability,
+        exclusions: &[String],
+    ) -> MetaResult<bool> {
+        let r = self
+            .inner
+            .set_tag_mutability(repo, mutability, exclusions)
+            .await;
+        self.cache.invalidate_repo(repo.as_str());
+        r
+    }
+    async fn set_scan_on_push(
+        &self,
+        repo: &RepositoryName,
+        scan_on_push: bool,
+    ) -> MetaResult<bool> {
+        let r = self.inner.set_scan_on_push(repo, scan_on_push).await;
+        self.cache.invalidate_repo(repo.as_str());
+        r
+    }
+    async fn delete_repository(
+        &self,
+        repo: &RepositoryName,
+        force: bool,
+    ) -> MetaResult<DeleteRepositoryOutcome> {
+        let r = self.inner.delete_repository(repo, force).await;
+        // Also after a failure: the outcome of a failed commit is unknown.
+        self.cache.invalidate_repo(repo.as_str());
+        r
+    }
+    async fn resource_tags(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Vec<(String, String)>>> {
+        self.inner.resource_tags(repo).await
+    }
+    async fn put_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        tags: &[(String, String)],
+    ) -> MetaResult<ResourceTagsOutcome> {
+        self.inner.put_resource_tags(repo, tags).await
+    }
+    async fn delete_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        keys: &[String],
+    ) -> MetaResult<bool> {
+        self.inner.delete_resource_tags(repo, keys).await
+    }
 }
 
 /// Keep `cache` exact while other replicas write: listen on `berth_cache` and drop what each

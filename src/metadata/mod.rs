@@ -76,6 +76,9 @@ pub enum PutManifestError {
     BlobUnknown(Digest),
     #[error("manifest {0} referenced by the index is not in the repository")]
     ManifestUnknown(Digest),
+    /// The tag points at another manifest and the repository keeps it immutable.
+    #[error("tag {0} is immutable")]
+    TagImmutable(String),
     #[error(transparent)]
     Meta(#[from] MetaError),
 }
@@ -97,6 +100,195 @@ pub struct Referrer {
     pub artifact_type: Option<String>,
     pub annotations: Option<String>,
 }
+
+/// Whether tags may be moved to another manifest (ECR's `imageTagMutability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagMutability {
+    #[default]
+    Mutable,
+    Immutable,
+    /// Immutable, except tags matching an exclusion filter.
+    ImmutableWithExclusion,
+    /// Mutable, except tags matching an exclusion filter.
+    MutableWithExclusion,
+}
+
+impl TagMutability {
+    pub const ALL: [TagMutability; 4] = [
+        TagMutability::Mutable,
+        TagMutability::Immutable,
+        TagMutability::ImmutableWithExclusion,
+        TagMutability::MutableWithExclusion,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagMutability::Mutable => "MUTABLE",
+            TagMutability::Immutable => "IMMUTABLE",
+            TagMutability::ImmutableWithExclusion => "IMMUTABLE_WITH_EXCLUSION",
+            TagMutability::MutableWithExclusion => "MUTABLE_WITH_EXCLUSION",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Whether this mode takes exclusion filters (and requires them).
+    pub fn has_exclusions(self) -> bool {
+        matches!(
+            self,
+            TagMutability::ImmutableWithExclusion | TagMutability::MutableWithExclusion
+        )
+    }
+}
+
+/// A repository's settings, as the ECR API sets them; a repository created by a push has the
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositorySettings {
+    pub tag_mutability: TagMutability,
+    /// Wildcard filters (`*` matches any run of characters) for the `*_WITH_EXCLUSION` modes.
+    pub exclusions: Vec<String>,
+    pub scan_on_push: bool,
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+}
+
+impl Default for RepositorySettings {
+    fn default() -> Self {
+        RepositorySettings {
+            tag_mutability: TagMutability::Mutable,
+            exclusions: Vec::new(),
+            scan_on_push: false,
+            encryption_type: "AES256".into(),
+            kms_key: None,
+        }
+    }
+}
+
+impl RepositorySettings {
+    /// Whether `tag`, once it exists, may not be moved to another manifest.
+    pub fn tag_is_immutable(&self, tag: &str) -> bool {
+        let excluded = || self.exclusions.iter().any(|f| wildcard_match(f, tag));
+        match self.tag_mutability {
+            TagMutability::Mutable => false,
+            TagMutability::Immutable => true,
+            TagMutability::ImmutableWithExclusion => !excluded(),
+            TagMutability::MutableWithExclusion => excluded(),
+        }
+    }
+
+    /// The exclusions as stored: `[{"filterType":"WILDCARD","filter":"..."}]`.
+    pub fn exclusions_json(&self) -> String {
+        exclusions_json(&self.exclusions)
+    }
+}
+
+pub(crate) fn exclusions_json(filters: &[String]) -> String {
+    let v: Vec<serde_json::Value> = filters
+        .iter()
+        .map(|f| serde_json::json!({"filterType": "WILDCARD", "filter": f}))
+        .collect();
+    serde_json::Value::Array(v).to_string()
+}
+
+pub(crate) fn parse_exclusions(json: &str) -> MetaResult<Vec<String>> {
+    let bad = || MetaError::Internal(format!("bad mutability exclusions {json:?} in database"));
+    let v: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|_| bad())?;
+    v.iter()
+        .map(|f| {
+            f.get("filter")
+                .and_then(|f| f.as_str())
+                .map(str::to_owned)
+                .ok_or_else(bad)
+        })
+        .collect()
+}
+
+/// The mutability columns of a repository row, as `put_manifest` reads them.
+pub(crate) fn push_settings(mutability: &str, exclusions: &str) -> MetaResult<RepositorySettings> {
+    Ok(RepositorySettings {
+        tag_mutability: TagMutability::parse(mutability).ok_or_else(|| {
+            MetaError::Internal(format!("bad tag mutability {mutability:?} in database"))
+        })?,
+        exclusions: parse_exclusions(exclusions)?,
+        ..Default::default()
+    })
+}
+
+/// `*` matches any run of characters (also none); everything else matches itself.
+pub fn wildcard_match(pattern: &str, s: &str) -> bool {
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    // Where the last `*` was, and the position in `s` it has consumed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
+}
+
+/// A repository with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRecord {
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub settings: RepositorySettings,
+}
+
+/// The columns `repository_record` reads, in order.
+pub(crate) const REPOSITORY_COLUMNS: &str = "name, created_at, tag_mutability, \
+    mutability_exclusions, scan_on_push, encryption_type, kms_key";
+
+pub(crate) type RepositoryColumns = (String, i64, String, String, bool, String, Option<String>);
+
+pub(crate) fn repository_record(c: RepositoryColumns) -> MetaResult<RepositoryRecord> {
+    let (name, created_at, mutability, exclusions, scan_on_push, encryption_type, kms_key) = c;
+    let pushed = push_settings(&mutability, &exclusions)?;
+    Ok(RepositoryRecord {
+        name,
+        created_at,
+        settings: RepositorySettings {
+            scan_on_push,
+            encryption_type,
+            kms_key,
+            ..pushed
+        },
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteRepositoryOutcome {
+    Deleted,
+    NotFound,
+    /// It still holds manifests and the delete was not forced.
+    NotEmpty,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResourceTagsOutcome {
+    Done,
+    NotFound,
+    /// The repository would carry more than `MAX_RESOURCE_TAGS`.
+    TooMany,
+}
+
+/// Resource tags a repository may carry.
+pub const MAX_RESOURCE_TAGS: i64 = 50;
 
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -188,4 +380,100 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> MetaResult<Option<std::sync::Arc<Vec<String>>>>;
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest)
         -> MetaResult<Vec<Referrer>>;
+
+    // ---- repositories as the ECR API manages them ----------------------------------------
+
+    async fn repository(&self, repo: &RepositoryName) -> MetaResult<Option<RepositoryRecord>>;
+    /// Create a repository with settings and resource tags; false if it already exists.
+    async fn create_repository(
+        &self,
+        repo: &RepositoryName,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+        now: i64,
+    ) -> MetaResult<bool>;
+    /// Repositories after `last`, sorted by name, at most `limit`, with their settings.
+    async fn describe_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Vec<RepositoryRecord>>;
+    /// False if the repository does not exist.
+    async fn set_tag_mutability(
+        &self,
+        repo: &RepositoryName,
+        mutability: TagMutability,
+        exclusions: &[String],
+    ) -> MetaResult<bool>;
+    /// False if the repository does not exist.
+    async fn set_scan_on_push(&self, repo: &RepositoryName, scan_on_push: bool)
+        -> MetaResult<bool>;
+    /// Delete a repository, refusing if it holds manifests unless `force`. Forced, its
+    /// manifests, tags, blob links and uploads go with it; the blobs stay for GC.
+    async fn delete_repository(
+        &self,
+        repo: &RepositoryName,
+        force: bool,
+    ) -> MetaResult<DeleteRepositoryOutcome>;
+    /// Resource tags sorted by key; `None` if the repository does not exist.
+    async fn resource_tags(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Vec<(String, String)>>>;
+    /// Add or overwrite resource tags (at most `MAX_RESOURCE_TAGS` in all).
+    async fn put_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        tags: &[(String, String)],
+    ) -> MetaResult<ResourceTagsOutcome>;
+    /// Remove resource tags by key; false if the repository does not exist.
+    async fn delete_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        keys: &[String],
+    ) -> MetaResult<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        for (p, s, m) in [
+            ("latest", "latest", true),
+            ("latest", "latest2", false),
+            ("dev-*", "dev-1", true),
+            ("dev-*", "dev-", true),
+            ("dev-*", "prod-1", false),
+            ("*", "", true),
+            ("*-rc*", "v1-rc2", true),
+            ("*-rc*", "v1-r", false),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+        ] {
+            assert_eq!(wildcard_match(p, s), m, "{p} ~ {s}");
+        }
+    }
+
+    #[test]
+    fn mutability_modes() {
+        let s = |m, ex: &[&str]| RepositorySettings {
+            tag_mutability: m,
+            exclusions: ex.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        assert!(!s(TagMutability::Mutable, &[]).tag_is_immutable("v1"));
+        assert!(s(TagMutability::Immutable, &[]).tag_is_immutable("v1"));
+        let ie = s(TagMutability::ImmutableWithExclusion, &["latest", "dev-*"]);
+        assert!(ie.tag_is_immutable("v1"));
+        assert!(!ie.tag_is_immutable("dev-3"));
+        let me = s(TagMutability::MutableWithExclusion, &["release-*"]);
+        assert!(me.tag_is_immutable("release-1"));
+        assert!(!me.tag_is_immutable("latest"));
+        assert_eq!(
+            parse_exclusions(&ie.exclusions_json()).unwrap(),
+            ie.exclusions
+        );
+    }
 }

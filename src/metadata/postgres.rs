@@ -401,38 +401,240 @@ async fn insert_manifest(
 /// Point `tags` at the manifest. Sorted and distinct: two pushes moving the same tags lock
 /// them in the same order (no deadlock), and one upsert may not touch a row twice. The later
 /// commit wins each tag, and wins them all.
+///
+/// A tag in `immutable` is only "moved" onto the manifest it already names: the upsert's WHERE
+/// is evaluated against the latest committed row (a racing push of the tag is waited for), so
+/// of two pushes of different manifests to a new immutable tag exactly one wins. Returns the
+/// first tag refused, if any (the caller rolls back).
 async fn move_tags(
     conn: &mut PgConnection,
     id: i64,
     tags: &[Tag],
     digest: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+    immutable: &[&str],
+) -> Result<Option<String>, sqlx::Error> {
     let mut tags: Vec<&str> = tags.iter().map(Tag::as_str).collect();
     tags.sort_unstable();
     tags.dedup();
     if tags.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    sqlx::query(
+    if immutable.is_empty() {
+        sqlx::query(
+            "INSERT INTO tags (repository_id, name, manifest_digest, updated_at)
+             SELECT $1, unnest($2::text[]), $3, $4
+             ON CONFLICT (repository_id, name) DO UPDATE
+             SET manifest_digest = EXCLUDED.manifest_digest, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(id)
+        .bind(&tags)
+        .bind(digest)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(None);
+    }
+    let moved: HashSet<String> = sqlx::query_scalar::<_, String>(
         "INSERT INTO tags (repository_id, name, manifest_digest, updated_at)
          SELECT $1, unnest($2::text[]), $3, $4
          ON CONFLICT (repository_id, name) DO UPDATE
-         SET manifest_digest = EXCLUDED.manifest_digest, updated_at = EXCLUDED.updated_at",
+         SET manifest_digest = EXCLUDED.manifest_digest, updated_at = EXCLUDED.updated_at
+         WHERE tags.manifest_digest = EXCLUDED.manifest_digest OR NOT (tags.name = ANY($5::text[]))
+         RETURNING name",
     )
     .bind(id)
     .bind(&tags)
     .bind(digest)
     .bind(now)
-    .execute(&mut *conn)
+    .bind(immutable)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(tags
+        .iter()
+        .find(|t| !moved.contains(**t))
+        .map(|t| (*t).to_owned()))
+}
+
+/// `repo_id` for a push, with the repository's tag mutability and exclusions from the same
+/// round trip (a new repository has the defaults).
+async fn repo_for_push(
+    conn: &mut PgConnection,
+    repo: &RepositoryName,
+    now: i64,
+) -> Result<(i64, String, String), sqlx::Error> {
+    let found: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, tag_mutability, mutability_exclusions FROM repositories WHERE name = $1",
+    )
+    .bind(repo.as_str())
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(())
+    if let Some(f) = found {
+        return Ok(f);
+    }
+    let id = repo_id(conn, repo, now).await?;
+    let (mutability, exclusions): (String, String) = sqlx::query_as(
+        "SELECT tag_mutability, mutability_exclusions FROM repositories WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((id, mutability, exclusions))
 }
 
 /// Why a manifest was refused (the transaction is rolled back).
 type Refusal = Result<(), PutManifestError>;
 
+/// The repository's id, row-locked: `FOR UPDATE` to delete it (which also waits for pushes
+/// in flight, whose new rows hold KEY SHARE on it), else `FOR NO KEY UPDATE`, which serializes
+/// resource-tag writers without holding up pushes.
+async fn lock_repository(
+    conn: &mut PgConnection,
+    repo: &RepositoryName,
+    for_delete: bool,
+) -> Result<Option<i64>, sqlx::Error> {
+    let sql = if for_delete {
+        "SELECT id FROM repositories WHERE name = $1 FOR UPDATE"
+    } else {
+        "SELECT id FROM repositories WHERE name = $1 FOR NO KEY UPDATE"
+    };
+    sqlx::query_scalar(sql)
+        .bind(repo.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Upsert resource tags, then count them: more than the limit is refused (the caller rolls back).
+async fn put_tags(
+    conn: &mut PgConnection,
+    id: i64,
+    tags: &[(String, String)],
+) -> Result<ResourceTagsOutcome, sqlx::Error> {
+    if !tags.is_empty() {
+        // Last value wins for a key given twice; one upsert may not touch a row twice.
+        let merged: std::collections::BTreeMap<&str, &str> =
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let keys: Vec<&str> = merged.keys().copied().collect();
+        let values: Vec<&str> = merged.values().copied().collect();
+        sqlx::query(
+            "INSERT INTO repository_resource_tags (repository_id, key, value)
+             SELECT $1, unnest($2::text[]), unnest($3::text[])
+             ON CONFLICT (repository_id, key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(id)
+        .bind(&keys)
+        .bind(&values)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM repository_resource_tags WHERE repository_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if n > MAX_RESOURCE_TAGS {
+        ResourceTagsOutcome::TooMany
+    } else {
+        ResourceTagsOutcome::Done
+    })
+}
+
 impl PostgresStore {
+    async fn create_repository_tx(
+        &self,
+        repo: &RepositoryName,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+        now: i64,
+    ) -> Result<Result<bool, MetaError>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO repositories (name, created_at, tag_mutability, mutability_exclusions,
+                scan_on_push, encryption_type, kms_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id",
+        )
+        .bind(repo.as_str())
+        .bind(now)
+        .bind(settings.tag_mutability.as_str())
+        .bind(settings.exclusions_json())
+        .bind(settings.scan_on_push)
+        .bind(&settings.encryption_type)
+        .bind(settings.kms_key.as_deref())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else { return Ok(Ok(false)) };
+        if put_tags(&mut tx, id, tags).await? == ResourceTagsOutcome::TooMany {
+            return Ok(Err(MetaError::Internal(format!(
+                "more than {MAX_RESOURCE_TAGS} resource tags"
+            ))));
+        }
+        tx.commit().await?;
+        Ok(Ok(true))
+    }
+
+    async fn delete_repository_tx(
+        &self,
+        repo: &RepositoryName,
+        force: bool,
+    ) -> Result<DeleteRepositoryOutcome, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // FOR UPDATE waits for pushes in flight (their new rows hold KEY SHARE on the
+        // repository), whose manifests the check below then sees; later pushes wait for us.
+        let Some(id) = lock_repository(&mut tx, repo, true).await? else {
+            return Ok(DeleteRepositoryOutcome::NotFound);
+        };
+        if !force {
+            let any: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = $1 LIMIT 1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if any.is_some() {
+                return Ok(DeleteRepositoryOutcome::NotEmpty);
+            }
+        }
+        // Children before parents; the blobs themselves stay for garbage collection.
+        for sql in [
+            "DELETE FROM tags WHERE repository_id = $1",
+            "DELETE FROM manifests WHERE repository_id = $1",
+            "DELETE FROM repository_blobs WHERE repository_id = $1",
+            "DELETE FROM repositories WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM uploads WHERE repository = $1")
+            .bind(repo.as_str())
+            .execute(&mut *tx)
+            .await?;
+        // Replicas also drop what they cached of an empty repository (its tag listing).
+        sqlx::query("SELECT pg_notify('berth_cache', $1)")
+            .bind(repo.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DeleteRepositoryOutcome::Deleted)
+    }
+
+    async fn put_resource_tags_tx(
+        &self,
+        repo: &RepositoryName,
+        tags: &[(String, String)],
+    ) -> Result<ResourceTagsOutcome, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // The lock serializes taggers, so the count is exact.
+        let Some(id) = lock_repository(&mut tx, repo, false).await? else {
+            return Ok(ResourceTagsOutcome::NotFound);
+        };
+        let outcome = put_tags(&mut tx, id, tags).await?;
+        if outcome == ResourceTagsOutcome::Done {
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
     async fn link_tx(
         &self,
         repo: &RepositoryName,
@@ -515,7 +717,7 @@ impl PostgresStore {
 
     async fn put_manifest_tx(&self, m: &NewManifest<'_>) -> Result<Refusal, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let id = repo_id(&mut tx, m.repository, m.now).await?;
+        let (id, mutability, exclusions) = repo_for_push(&mut tx, m.repository, m.now).await?;
         let edges = Edges {
             blobs: m
                 .manifest
@@ -535,7 +737,22 @@ impl PostgresStore {
         };
         let digest = m.digest.to_string();
         insert_manifest(&mut tx, id, m, &digest, total, &edges).await?;
-        move_tags(&mut tx, id, m.tags, &digest, m.now).await?;
+        let immutable: Vec<&str> = if mutability == TagMutability::Mutable.as_str() {
+            Vec::new()
+        } else {
+            let settings = match push_settings(&mutability, &exclusions) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            m.tags
+                .iter()
+                .map(Tag::as_str)
+                .filter(|t| settings.tag_is_immutable(t))
+                .collect()
+        };
+        if let Some(refused) = move_tags(&mut tx, id, m.tags, &digest, m.now, &immutable).await? {
+            return Ok(Err(PutManifestError::TagImmutable(refused)));
+        }
         tx.commit().await?;
         Ok(Ok(()))
     }
@@ -873,5 +1090,135 @@ impl MetadataStore for PostgresStore {
                 },
             )
             .collect())
+    }
+
+    async fn repository(&self, repo: &RepositoryName) -> MetaResult<Option<RepositoryRecord>> {
+        let row: Option<RepositoryColumns> = sqlx::query_as(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = $1"
+        ))
+        .bind(repo.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        row.map(repository_record).transpose()
+    }
+
+    async fn create_repository(
+        &self,
+        repo: &RepositoryName,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+        now: i64,
+    ) -> MetaResult<bool> {
+        retrying(|| self.create_repository_tx(repo, settings, tags, now))
+            .await
+            .map_err(err)?
+    }
+
+    async fn describe_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Vec<RepositoryRecord>> {
+        let rows: Vec<RepositoryColumns> = sqlx::query_as(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name > $1 ORDER BY name LIMIT $2"
+        ))
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.into_iter().map(repository_record).collect()
+    }
+
+    async fn set_tag_mutability(
+        &self,
+        repo: &RepositoryName,
+        mutability: TagMutability,
+        exclusions: &[String],
+    ) -> MetaResult<bool> {
+        let r = sqlx::query(
+            "UPDATE repositories SET tag_mutability = $1, mutability_exclusions = $2
+             WHERE name = $3",
+        )
+        .bind(mutability.as_str())
+        .bind(exclusions_json(exclusions))
+        .bind(repo.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn set_scan_on_push(
+        &self,
+        repo: &RepositoryName,
+        scan_on_push: bool,
+    ) -> MetaResult<bool> {
+        let r = sqlx::query("UPDATE repositories SET scan_on_push = $1 WHERE name = $2")
+            .bind(scan_on_push)
+            .bind(repo.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_repository(
+        &self,
+        repo: &RepositoryName,
+        force: bool,
+    ) -> MetaResult<DeleteRepositoryOutcome> {
+        retrying(|| self.delete_repository_tx(repo, force))
+            .await
+            .map_err(err)
+    }
+
+    async fn resource_tags(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Vec<(String, String)>>> {
+        // One round trip: no row when the repository is unknown.
+        let row: Option<(Vec<String>, Vec<String>)> = sqlx::query_as(
+            "SELECT ARRAY(SELECT t.key FROM repository_resource_tags t
+                          WHERE t.repository_id = r.id ORDER BY t.key),
+                    ARRAY(SELECT t.value FROM repository_resource_tags t
+                          WHERE t.repository_id = r.id ORDER BY t.key)
+             FROM repositories r WHERE r.name = $1",
+        )
+        .bind(repo.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(row.map(|(k, v)| k.into_iter().zip(v).collect()))
+    }
+
+    async fn put_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        tags: &[(String, String)],
+    ) -> MetaResult<ResourceTagsOutcome> {
+        retrying(|| self.put_resource_tags_tx(repo, tags))
+            .await
+            .map_err(err)
+    }
+
+    async fn delete_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        keys: &[String],
+    ) -> MetaResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "WITH r AS (SELECT id FROM repositories WHERE name = $1),
+                  d AS (DELETE FROM repository_resource_tags
+                        WHERE repository_id = (SELECT id FROM r) AND key = ANY($2))
+             SELECT id FROM r",
+        )
+        .bind(repo.as_str())
+        .bind(keys)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(found.is_some())
     }
 }

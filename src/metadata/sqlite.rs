@@ -377,6 +377,18 @@ impl MetadataStore for SqliteStore {
     async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
         let mut tx = self.writer.begin().await.map_err(err)?;
         let id = repo_id(&mut tx, m.repository, m.now).await.map_err(err)?;
+        let settings = if m.tags.is_empty() {
+            RepositorySettings::default()
+        } else {
+            let (mutability, exclusions): (String, String) = sqlx::query_as(
+                "SELECT tag_mutability, mutability_exclusions FROM repositories WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err)?;
+            push_settings(&mutability, &exclusions)?
+        };
         let digest = m.digest.to_string();
         let mut total = m.content.len() as u64;
         for b in m.manifest.required_blobs() {
@@ -445,18 +457,26 @@ impl MetadataStore for SqliteStore {
                 .map_err(err)?;
         }
         for t in m.tags {
-            sqlx::query(
+            // An immutable tag is only "moved" onto the manifest it already names; otherwise
+            // the upsert changes nothing, returns no row, and the whole push is rolled back.
+            let moved: Option<String> = sqlx::query_scalar(
                 "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
                  ON CONFLICT(repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at
+                 WHERE ? = 0 OR tags.manifest_digest = excluded.manifest_digest
+                 RETURNING name",
             )
             .bind(id)
             .bind(t.as_str())
             .bind(&digest)
             .bind(m.now)
-            .execute(&mut *tx)
+            .bind(settings.tag_is_immutable(t.as_str()))
+            .fetch_optional(&mut *tx)
             .await
             .map_err(err)?;
+            if moved.is_none() {
+                return Err(PutManifestError::TagImmutable(t.as_str().to_owned()));
+            }
         }
         tx.commit().await.map_err(err)?;
         Ok(())
@@ -611,6 +631,239 @@ impl MetadataStore for SqliteStore {
                 annotations: r.get(4),
             })
             .collect())
+    }
+
+    async fn repository(&self, repo: &RepositoryName) -> MetaResult<Option<RepositoryRecord>> {
+        let row: Option<RepositoryColumns> = sqlx::query_as(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?"
+        ))
+        .bind(repo.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(err)?;
+        row.map(repository_record).transpose()
+    }
+
+    async fn create_repository(
+        &self,
+        repo: &RepositoryName,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+        now: i64,
+    ) -> MetaResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO repositories (name, created_at, tag_mutability, mutability_exclusions,
+                scan_on_push, encryption_type, kms_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING RETURNING id",
+        )
+        .bind(repo.as_str())
+        .bind(now)
+        .bind(settings.tag_mutability.as_str())
+        .bind(settings.exclusions_json())
+        .bind(settings.scan_on_push)
+        .bind(&settings.encryption_type)
+        .bind(settings.kms_key.as_deref())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        let Some(id) = id else { return Ok(false) };
+        if Self::put_tags(&mut tx, id, tags).await? == ResourceTagsOutcome::TooMany {
+            return Err(MetaError::Internal(format!(
+                "more than {MAX_RESOURCE_TAGS} resource tags"
+            )));
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+
+    async fn describe_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Vec<RepositoryRecord>> {
+        let rows: Vec<RepositoryColumns> = sqlx::query_as(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name > ? ORDER BY name LIMIT ?"
+        ))
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)?;
+        rows.into_iter().map(repository_record).collect()
+    }
+
+    async fn set_tag_mutability(
+        &self,
+        repo: &RepositoryName,
+        mutability: TagMutability,
+        exclusions: &[String],
+    ) -> MetaResult<bool> {
+        let r = sqlx::query(
+            "UPDATE repositories SET tag_mutability = ?, mutability_exclusions = ? WHERE name = ?",
+        )
+        .bind(mutability.as_str())
+        .bind(exclusions_json(exclusions))
+        .bind(repo.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn set_scan_on_push(
+        &self,
+        repo: &RepositoryName,
+        scan_on_push: bool,
+    ) -> MetaResult<bool> {
+        let r = sqlx::query("UPDATE repositories SET scan_on_push = ? WHERE name = ?")
+            .bind(scan_on_push)
+            .bind(repo.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_repository(
+        &self,
+        repo: &RepositoryName,
+        force: bool,
+    ) -> MetaResult<DeleteRepositoryOutcome> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let Some(id) = Self::id_of(&mut tx, repo).await? else {
+            return Ok(DeleteRepositoryOutcome::NotFound);
+        };
+        if !force {
+            let any: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = ? LIMIT 1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?;
+            if any.is_some() {
+                return Ok(DeleteRepositoryOutcome::NotEmpty);
+            }
+        }
+        // Children before parents; the blobs themselves stay for garbage collection.
+        for sql in [
+            "DELETE FROM tags WHERE repository_id = ?",
+            "DELETE FROM manifests WHERE repository_id = ?",
+            "DELETE FROM repository_blobs WHERE repository_id = ?",
+            "DELETE FROM repositories WHERE id = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        sqlx::query("DELETE FROM uploads WHERE repository = ?")
+            .bind(repo.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(DeleteRepositoryOutcome::Deleted)
+    }
+
+    async fn resource_tags(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Vec<(String, String)>>> {
+        let mut conn = self.reader.acquire().await.map_err(err)?;
+        let Some(id) = Self::id_of(&mut conn, repo).await? else {
+            return Ok(None);
+        };
+        let tags = sqlx::query_as(
+            "SELECT key, value FROM repository_resource_tags WHERE repository_id = ? ORDER BY key",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err)?;
+        Ok(Some(tags))
+    }
+
+    async fn put_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        tags: &[(String, String)],
+    ) -> MetaResult<ResourceTagsOutcome> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let Some(id) = Self::id_of(&mut tx, repo).await? else {
+            return Ok(ResourceTagsOutcome::NotFound);
+        };
+        let outcome = Self::put_tags(&mut tx, id, tags).await?;
+        if outcome == ResourceTagsOutcome::Done {
+            tx.commit().await.map_err(err)?;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete_resource_tags(
+        &self,
+        repo: &RepositoryName,
+        keys: &[String],
+    ) -> MetaResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let Some(id) = Self::id_of(&mut tx, repo).await? else {
+            return Ok(false);
+        };
+        for k in keys {
+            sqlx::query("DELETE FROM repository_resource_tags WHERE repository_id = ? AND key = ?")
+                .bind(id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+}
+
+impl SqliteStore {
+    async fn id_of(
+        conn: &mut sqlx::SqliteConnection,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<i64>> {
+        sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(err)
+    }
+
+    async fn put_tags(
+        conn: &mut sqlx::SqliteConnection,
+        id: i64,
+        tags: &[(String, String)],
+    ) -> MetaResult<ResourceTagsOutcome> {
+        for (k, v) in tags {
+            sqlx::query(
+                "INSERT INTO repository_resource_tags (repository_id, key, value) VALUES (?, ?, ?)
+                 ON CONFLICT(repository_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM repository_resource_tags WHERE repository_id = ?",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(err)?;
+        Ok(if n > MAX_RESOURCE_TAGS {
+            ResourceTagsOutcome::TooMany
+        } else {
+            ResourceTagsOutcome::Done
+        })
     }
 }
 

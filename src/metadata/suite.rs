@@ -361,4 +361,260 @@ pub async fn run(store: &dyn MetadataStore) {
             .location,
         "loc-a"
     );
+
+    repositories(store).await;
+}
+
+async fn push(
+    store: &dyn MetadataStore,
+    repo: &RepositoryName,
+    layer: u8,
+    tags: &[&str],
+    now: i64,
+) -> (Digest, Result<(), PutManifestError>) {
+    store.link_blob(repo, &d(1), 1, now).await.unwrap();
+    store.link_blob(repo, &d(layer), 1, now).await.unwrap();
+    let bytes = image_manifest(&d(1), &d(layer), None);
+    let m = manifest::parse(Some(manifest::OCI_MANIFEST), &bytes).unwrap();
+    let md = Algorithm::Sha256.digest(&bytes);
+    let tags: Vec<Tag> = tags.iter().map(|t| t.parse().unwrap()).collect();
+    let r = store
+        .put_manifest(NewManifest {
+            repository: repo,
+            digest: &md,
+            manifest: &m,
+            content: &bytes,
+            tags: &tags,
+            now,
+        })
+        .await;
+    (md, r)
+}
+
+/// Repositories with settings and resource tags, tag immutability on push, and deletion.
+async fn repositories(store: &dyn MetadataStore) {
+    let name = |s: &str| -> RepositoryName { s.parse().unwrap() };
+    let tag = |s: &str| -> Tag { s.parse().unwrap() };
+    let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+
+    // Creation with settings and tags; a second creation is refused and changes nothing.
+    let a = name("zz/a");
+    assert!(store.repository(&a).await.unwrap().is_none());
+    let settings = RepositorySettings {
+        tag_mutability: TagMutability::ImmutableWithExclusion,
+        exclusions: vec!["latest".into(), "dev-*".into()],
+        scan_on_push: true,
+        encryption_type: "KMS".into(),
+        kms_key: Some("alias/k".into()),
+    };
+    let tags = [kv("team", "x"), kv("env", "")];
+    assert!(store
+        .create_repository(&a, &settings, &tags, 100)
+        .await
+        .unwrap());
+    assert!(!store
+        .create_repository(&a, &RepositorySettings::default(), &[], 200)
+        .await
+        .unwrap());
+    let rec = store.repository(&a).await.unwrap().unwrap();
+    assert_eq!((rec.name.as_str(), rec.created_at), ("zz/a", 100));
+    assert_eq!(rec.settings, settings);
+    assert!(store.repository_exists(&a).await.unwrap());
+    assert_eq!(
+        store.resource_tags(&a).await.unwrap().unwrap(),
+        vec![kv("env", ""), kv("team", "x")]
+    );
+
+    // A repository created by a push has the defaults; listings page by name.
+    let b = name("zz/b");
+    let c = name("zz/c");
+    store.link_blob(&b, &d(1), 1, 300).await.unwrap();
+    assert!(store
+        .create_repository(&c, &RepositorySettings::default(), &[], 400)
+        .await
+        .unwrap());
+    let page = store.describe_repositories(Some("zz/"), 2).await.unwrap();
+    let names: Vec<&str> = page.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["zz/a", "zz/b"]);
+    assert_eq!(page[1].settings, RepositorySettings::default());
+    assert_eq!(page[1].created_at, 300);
+    let page = store.describe_repositories(Some("zz/b"), 2).await.unwrap();
+    let names: Vec<&str> = page.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["zz/c"]);
+
+    // Settings updates.
+    let nope = name("zz/nope");
+    assert!(store
+        .set_tag_mutability(&b, TagMutability::Immutable, &[])
+        .await
+        .unwrap());
+    assert!(!store
+        .set_tag_mutability(&nope, TagMutability::Immutable, &[])
+        .await
+        .unwrap());
+    assert!(store.set_scan_on_push(&b, true).await.unwrap());
+    assert!(!store.set_scan_on_push(&nope, true).await.unwrap());
+    let s = store.repository(&b).await.unwrap().unwrap().settings;
+    assert_eq!(
+        (s.tag_mutability, s.scan_on_push),
+        (TagMutability::Immutable, true)
+    );
+
+    // Immutable tags: a re-push of the same manifest is fine, another manifest is refused
+    // and nothing of that push is kept.
+    let (m1, r) = push(store, &b, 11, &["v1"], 500).await;
+    r.unwrap();
+    push(store, &b, 11, &["v1"], 501).await.1.unwrap();
+    let (m2, r) = push(store, &b, 12, &["v2", "v1"], 502).await;
+    assert!(matches!(r, Err(PutManifestError::TagImmutable(t)) if t == "v1"));
+    assert_eq!(
+        store
+            .manifest_by_tag(&b, &tag("v1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .digest,
+        m1
+    );
+    assert!(store.manifest_by_digest(&b, &m2).await.unwrap().is_none());
+    assert!(store
+        .manifest_by_tag(&b, &tag("v2"))
+        .await
+        .unwrap()
+        .is_none());
+    // A new tag on another manifest is fine; so is moving an excluded tag.
+    push(store, &b, 12, &["v2"], 503).await.1.unwrap();
+    push(store, &a, 11, &["latest", "dev-1", "v1"], 504)
+        .await
+        .1
+        .unwrap();
+    let (m3, r) = push(store, &a, 12, &["latest", "dev-1"], 505).await;
+    r.unwrap();
+    assert_eq!(
+        store
+            .manifest_by_tag(&a, &tag("dev-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .digest,
+        m3
+    );
+    let r = push(store, &a, 12, &["v1"], 506).await.1;
+    assert!(matches!(r, Err(PutManifestError::TagImmutable(t)) if t == "v1"));
+    // Back to mutable: tags move again.
+    assert!(store
+        .set_tag_mutability(&b, TagMutability::Mutable, &[])
+        .await
+        .unwrap());
+    push(store, &b, 12, &["v1"], 507).await.1.unwrap();
+    assert_eq!(
+        store
+            .manifest_by_tag(&b, &tag("v1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .digest,
+        m2
+    );
+
+    // Resource tags: merge, overwrite, delete, at most 50.
+    assert_eq!(
+        store
+            .put_resource_tags(&a, &[kv("team", "y"), kv("cost", "1")])
+            .await
+            .unwrap(),
+        ResourceTagsOutcome::Done
+    );
+    assert_eq!(
+        store.resource_tags(&a).await.unwrap().unwrap(),
+        vec![kv("cost", "1"), kv("env", ""), kv("team", "y")]
+    );
+    assert!(store
+        .delete_resource_tags(&a, &["env".into(), "absent".into()])
+        .await
+        .unwrap());
+    assert_eq!(store.resource_tags(&a).await.unwrap().unwrap().len(), 2);
+    let many: Vec<(String, String)> = (0..49).map(|i| kv(&format!("k{i}"), "v")).collect();
+    assert_eq!(
+        store.put_resource_tags(&a, &many).await.unwrap(),
+        ResourceTagsOutcome::TooMany
+    );
+    assert_eq!(store.resource_tags(&a).await.unwrap().unwrap().len(), 2);
+    assert_eq!(
+        store.put_resource_tags(&a, &many[..48]).await.unwrap(),
+        ResourceTagsOutcome::Done
+    );
+    assert_eq!(store.resource_tags(&a).await.unwrap().unwrap().len(), 50);
+    assert_eq!(
+        store
+            .put_resource_tags(&nope, &[kv("a", "b")])
+            .await
+            .unwrap(),
+        ResourceTagsOutcome::NotFound
+    );
+    assert!(store.resource_tags(&nope).await.unwrap().is_none());
+    assert!(!store
+        .delete_resource_tags(&nope, &["a".into()])
+        .await
+        .unwrap());
+
+    // Deletion: refused while images remain unless forced; forced, everything goes but blobs.
+    assert_eq!(
+        store.delete_repository(&a, false).await.unwrap(),
+        DeleteRepositoryOutcome::NotEmpty
+    );
+    assert!(store.repository_exists(&a).await.unwrap());
+    let u = UploadRow {
+        id: "zz-upload".into(),
+        repository: a.clone(),
+        algorithm: Algorithm::Sha256,
+        size: 0,
+        digest: None,
+        created_at: 1,
+        updated_at: 1,
+        hash_state: vec![],
+        storage_state: String::new(),
+    };
+    store.create_upload(&u).await.unwrap();
+    assert_eq!(
+        store.delete_repository(&a, true).await.unwrap(),
+        DeleteRepositoryOutcome::Deleted
+    );
+    assert!(!store.repository_exists(&a).await.unwrap());
+    assert!(store.repository(&a).await.unwrap().is_none());
+    assert!(store
+        .manifest_by_tag(&a, &tag("v1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.list_tags(&a, None, 10).await.unwrap().is_none());
+    assert!(store.repository_blob(&a, &d(11)).await.unwrap().is_none());
+    assert!(store.get_upload("zz-upload").await.unwrap().is_none());
+    // Another repository's links to the same blobs are untouched.
+    assert!(store.repository_blob(&b, &d(11)).await.unwrap().is_some());
+    assert_eq!(
+        store.delete_repository(&a, true).await.unwrap(),
+        DeleteRepositoryOutcome::NotFound
+    );
+    // Created again under the same name, it starts afresh.
+    assert!(store
+        .create_repository(&a, &RepositorySettings::default(), &[], 600)
+        .await
+        .unwrap());
+    assert_eq!(store.resource_tags(&a).await.unwrap().unwrap(), vec![]);
+    assert!(store
+        .list_tags(&a, None, 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
+    // An empty repository needs no force.
+    assert_eq!(
+        store.delete_repository(&c, false).await.unwrap(),
+        DeleteRepositoryOutcome::Deleted
+    );
+    assert_eq!(
+        store.delete_repository(&a, false).await.unwrap(),
+        DeleteRepositoryOutcome::Deleted
+    );
 }

@@ -1,6 +1,7 @@
 //! The service layer: the one place where registry semantics live (uploads, blobs, manifests,
 //! tags, referrers, repositories). Every surface calls it; none re-implements it.
 
+mod repositories;
 mod uploads;
 
 use crate::metadata::{
@@ -256,6 +257,9 @@ impl Registry {
             Err(PutManifestError::BlobUnknown(d)) | Err(PutManifestError::ManifestUnknown(d)) => {
                 Err(RegistryError::ManifestBlobUnknown(d))
             }
+            Err(PutManifestError::TagImmutable(t)) => Err(RegistryError::TagInvalid(format!(
+                "The image tag '{t}' already exists in the '{repo}' repository and cannot be overwritten because the tag is immutable."
+            ))),
             Err(PutManifestError::Meta(e)) => Err(e.into()),
         }
     }

@@ -177,6 +177,55 @@ async fn same_tags_pushed_from_two_replicas_end_on_one_manifest() {
     }
 }
 
+/// Two replicas pushing different manifests to the same new tag of an immutable repository:
+/// exactly one push wins, the other is refused, and the tag never moves afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_immutable_tag_raced_from_two_replicas_is_won_once() {
+    use berth::metadata::{RepositorySettings, TagMutability};
+    let (a, b) = replicas().await;
+    let r = repo(&format!("{}/app", unique("immutable")));
+    let settings = RepositorySettings {
+        tag_mutability: TagMutability::Immutable,
+        ..Default::default()
+    };
+    assert!(a.create_repository(&r, &settings, &[], 1).await.unwrap());
+    let (config, l1, l2) = (blob("config"), blob("layer-1"), blob("layer-2"));
+    for d in [&config, &l1, &l2] {
+        a.link_blob(&r, d, 1, 1).await.unwrap();
+    }
+    let m1 = image_manifest(&config, &l1);
+    let m2 = image_manifest(&config, &l2);
+    let push = |store: &PostgresStore, bytes: &[u8], tag: &Tag| {
+        let m = manifest::parse(Some(OCI_MANIFEST), bytes).unwrap();
+        let store = store.clone();
+        let (r, bytes, tags) = (r.clone(), bytes.to_vec(), vec![tag.clone()]);
+        async move {
+            store
+                .put_manifest(NewManifest {
+                    repository: &r,
+                    digest: &Algorithm::Sha256.digest(&bytes),
+                    manifest: &m,
+                    content: &bytes,
+                    tags: &tags,
+                    now: 2,
+                })
+                .await
+        }
+    };
+    for round in 0..20 {
+        let t: Tag = format!("v{round}").parse().unwrap();
+        let (x, y) = tokio::join!(push(&a, &m1, &t), push(&b, &m2, &t));
+        let refused = |r: &Result<(), PutManifestError>| matches!(r, Err(PutManifestError::TagImmutable(n)) if n == t.as_str());
+        assert!(
+            (x.is_ok() && refused(&y)) || (refused(&x) && y.is_ok()),
+            "{x:?} {y:?}"
+        );
+        let winner = if x.is_ok() { &m1 } else { &m2 };
+        let got = b.manifest_by_tag(&r, &t).await.unwrap().unwrap();
+        assert_eq!(got.content, winner[..]);
+    }
+}
+
 async fn try_put(
     store: &PostgresStore,
     r: &RepositoryName,
