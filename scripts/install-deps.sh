@@ -28,6 +28,8 @@ want_cmd wrk wrk
 want_cmd docker-compose docker-compose
 want_cmd newuidmap uidmap
 want_cmd fuse-overlayfs fuse-overlayfs
+# The aws CLI v2 (Debian's awscli, /usr/bin/aws) for the ECR API tests
+want_pkg awscli
 # podman 4.3 on Debian: netavark/aardvark for networking, crun/runc as OCI runtime,
 # containers-storage config; normally pulled in as Recommends, make sure they are there
 want_pkg golang-github-containers-common

@@ -4,7 +4,7 @@
 # suites against PostgreSQL and S3), the OCI conformance suite and the real-client tests
 # against both deployments (embedded: SQLite + files; production: PostgreSQL + Garage), the
 # crash tests, and the availability tests (replicas, a three-node Garage cluster, database and
-# object-store faults). Usage: scripts/test.sh   (CI runs exactly this.)
+# object-store faults), the authentication suite and the ECR API suite. Usage: scripts/test.sh   (CI runs exactly this.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +46,8 @@ for deployment in embedded production; do
   "${PYTEST[@]}" tests/clients
   step "authentication and authorization (tests/auth), $deployment deployment"
   "${PYTEST[@]}" tests/auth
+  step "Amazon ECR API with boto3 and the aws CLI (tests/ecr), $deployment deployment"
+  "${PYTEST[@]}" tests/ecr
   step "crash tests (tests/crash), $deployment deployment"
   "${PYTEST[@]}" tests/crash
 done

@@ -194,6 +194,9 @@ pub struct Caller {
     pub source: Option<IpAddr>,
     /// Whether the request came over TLS (`aws:SecureTransport`).
     pub secure: bool,
+    /// When the credential presented stops being valid, if it does (a login password): what
+    /// it is exchanged for (a refresh token) must not outlive it.
+    pub expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -204,6 +207,7 @@ impl Caller {
             token_access: None,
             source,
             secure: false,
+            expires_at: None,
         }
     }
 
@@ -864,6 +868,7 @@ impl Auth {
             token_access: None,
             source: None,
             secure: false,
+            expires_at: None,
         };
         self.issue_login_password(&caller)
     }
@@ -979,6 +984,7 @@ impl Auth {
                 token_access: None,
                 source,
                 secure: false,
+                expires_at: None,
             });
         }
         Err(BAD)
@@ -1006,6 +1012,7 @@ impl Auth {
                     token_access: None,
                     source,
                     secure: false,
+                    expires_at: None,
                 },
                 secret,
             )),
@@ -1048,6 +1055,7 @@ impl Auth {
             token_access: None,
             source,
             secure: false,
+            expires_at: Some(claims.exp),
         })
     }
 
@@ -1134,6 +1142,7 @@ impl Auth {
             token_access: Some(verified.access.clone()),
             source,
             secure: false,
+            expires_at: None,
         })
     }
 
@@ -1339,7 +1348,12 @@ impl Auth {
                 &p.name,
                 caller.access_key.as_deref(),
                 now * 1000,
-                now + self.settings.refresh_ttl,
+                // Never longer than the credential it was obtained with.
+                caller
+                    .expires_at
+                    .map_or(now + self.settings.refresh_ttl, |e| {
+                        e.min(now + self.settings.refresh_ttl)
+                    }),
             )
             .await?;
         Ok(token)
@@ -1387,6 +1401,7 @@ impl Auth {
             token_access: None,
             source,
             secure: false,
+            expires_at: None,
         })
     }
 }

@@ -17,6 +17,8 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
+/// The largest request body (an `UploadLayerPart` of 20 MiB, base64-encoded, fits).
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
@@ -126,10 +128,17 @@ pub async fn handle(
     OriginalUri(uri): OriginalUri,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
+    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let result = call(&st, ip, &uri, &method, &headers, &body).await;
+    let result = match body {
+        Ok(body) => call(&st, ip, &uri, &method, &headers, &body).await,
+        Err(e) => Err(EcrError::new(
+            "SerializationException",
+            format!("the request body cannot be read: {e} (at most {MAX_BODY} bytes)"),
+        )
+        .with_status(e.status())),
+    };
     if let Err(e) = &result {
         tracing::debug!(kind = e.kind, message = %e.message, "ECR API error");
     }
@@ -412,9 +421,12 @@ impl Ctx<'_> {
         }
     }
 
-    async fn existing_repository(&self) -> Result<RepositoryName> {
+    /// The request's repository, once the caller is known to be allowed `action` on it and it
+    /// exists (in that order: a caller without permission learns nothing about existence).
+    async fn existing_repository(&self, action: Action) -> Result<RepositoryName> {
         self.registry_id()?;
         let name = self.repository_name()?;
+        self.authorize(action, Resource::Repository(&name))?;
         if !self.st.registry.repository_exists(&name).await? {
             return Err(EcrError::new(
                 "RepositoryNotFoundException",
@@ -487,14 +499,13 @@ async fn get_authorization_token(c: &Ctx<'_>) -> Result<Value> {
 
 async fn set_repository_policy(c: &Ctx<'_>) -> Result<Value> {
     c.allow_only(&["registryId", "repositoryName", "policyText", "force"])?;
-    let name = c.existing_repository().await?;
-    c.authorize(Action::SetRepositoryPolicy, Resource::Repository(&name))?;
+    let name = c.existing_repository(Action::SetRepositoryPolicy).await?;
     let text = c.required("policyText")?;
     let _force = c.boolean("force")?;
     if text.is_empty() || text.len() > 10_240 {
         return Err(EcrError::invalid(
             "policyText",
-            "must have length between 0 and 10240",
+            "must have length between 1 and 10240",
         ));
     }
     crate::auth::policy::Policy::parse(text, crate::auth::policy::PolicyKind::Resource).map_err(
@@ -512,8 +523,7 @@ async fn set_repository_policy(c: &Ctx<'_>) -> Result<Value> {
 
 async fn get_repository_policy(c: &Ctx<'_>) -> Result<Value> {
     c.allow_only(&["registryId", "repositoryName"])?;
-    let name = c.existing_repository().await?;
-    c.authorize(Action::GetRepositoryPolicy, Resource::Repository(&name))?;
+    let name = c.existing_repository(Action::GetRepositoryPolicy).await?;
     let text = c.auth().store().get_resource_policy(name.as_str()).await?.ok_or_else(|| {
         EcrError::new(
             "RepositoryPolicyNotFoundException",
@@ -528,8 +538,9 @@ async fn get_repository_policy(c: &Ctx<'_>) -> Result<Value> {
 
 async fn delete_repository_policy(c: &Ctx<'_>) -> Result<Value> {
     c.allow_only(&["registryId", "repositoryName"])?;
-    let name = c.existing_repository().await?;
-    c.authorize(Action::DeleteRepositoryPolicy, Resource::Repository(&name))?;
+    let name = c
+        .existing_repository(Action::DeleteRepositoryPolicy)
+        .await?;
     let store = c.auth().store();
     let not_found = || {
         EcrError::new(
@@ -558,7 +569,7 @@ async fn put_registry_policy(c: &Ctx<'_>) -> Result<Value> {
     if text.is_empty() || text.len() > 10_240 {
         return Err(EcrError::invalid(
             "policyText",
-            "must have length between 0 and 10240",
+            "must have length between 1 and 10240",
         ));
     }
     crate::auth::policy::Policy::parse(text, crate::auth::policy::PolicyKind::Resource).map_err(

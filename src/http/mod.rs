@@ -35,7 +35,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(distribution::dispatch))
         .route("/token", get(token::get_token).post(token::post_token))
         // The Amazon ECR API (AWS JSON 1.1, every operation a POST to /).
-        .route("/", post(crate::ecr::handle))
+        .route(
+            "/",
+            post(crate::ecr::handle)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::ecr::MAX_BODY)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(state)

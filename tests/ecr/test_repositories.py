@@ -17,6 +17,8 @@ import tempfile
 import time
 import uuid
 
+AWS_CLI = os.environ.get("AWS_CLI") or ("/usr/bin/aws" if os.path.exists("/usr/bin/aws") else "aws")
+
 import boto3
 import botocore.config
 import pytest
@@ -84,7 +86,7 @@ def aws(server, *args, check=True, key=None):
             "AWS_MAX_ATTEMPTS": "1",
         }
         out = subprocess.run(
-            ["aws", "ecr", *args, "--endpoint-url", server.url, "--output", "json"],
+            [AWS_CLI, "ecr", *args, "--endpoint-url", server.url, "--output", "json"],
             env=env, capture_output=True, text=True, timeout=120)
     if check and out.returncode != 0:
         raise AssertionError(f"aws ecr {' '.join(args)} failed ({out.returncode}): {out.stderr}")

@@ -1,0 +1,79 @@
+"""Fixtures for the Amazon ECR API suite (tests/ecr): one shared Berth server, its administrator
+as SigV4 credentials, principals created through the `berth` CLI, repositories created by a
+push through /v2, boto3 clients and `aws` CLI runs isolated from any developer configuration.
+
+Run: python3 -m pytest -q -p no:cacheprovider tests/ecr
+Works with BERTH_TEST_DEPLOYMENT=embedded (default) or production (PostgreSQL + S3, see
+tests/harness/berth_server.py). BERTH_BIN picks the binary; by default the newer of
+target/release/berth and target/debug/berth. Needs boto3, the `aws` CLI and a Docker engine.
+"""
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
+sys.path.insert(0, HERE)
+
+
+def _pick_binary():
+    if os.environ.get("BERTH_BIN"):
+        return
+    release = os.path.join(ROOT, "target", "release", "berth")
+    debug = os.path.join(ROOT, "target", "debug", "berth")
+    candidates = [p for p in (release, debug) if os.path.exists(p)]
+    if candidates:
+        os.environ["BERTH_BIN"] = max(candidates, key=os.path.getmtime)
+
+
+_pick_binary()
+
+from berth_server import BerthServer  # noqa: E402
+import ecrhelp as eh  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = BerthServer(env=eh.SHARED_ENV)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture(scope="session")
+def admin_key(server):
+    """The administrator's (access key id, secret access key); its policy allows ecr:*."""
+    return server.admin
+
+
+@pytest.fixture(scope="session")
+def admin_basic(server):
+    return eh.basic(*server.admin)
+
+
+@pytest.fixture(scope="session")
+def ecr(server, admin_key):
+    """A boto3 ECR client with the administrator's credentials."""
+    return eh.boto_client(server, admin_key)
+
+
+@pytest.fixture
+def make_principal(server):
+    def make(*policies, wait=True, **kw):
+        p = eh.create_principal(server, policies, **kw)
+        if wait:
+            eh.wait_known(server, p.key)
+        return p
+    return make
+
+
+@pytest.fixture
+def repo(server, admin_basic):
+    """A fresh repository holding one image (tag `v1`): (name, image)."""
+    name = eh.unique("ecr") + "/app"
+    img = eh.push_image(server, admin_basic, name, "v1")
+    return name, img
