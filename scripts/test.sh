@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test: installs what the tests need, builds the binary, starts PostgreSQL and a
 # Garage S3 server, then runs the Rust unit and integration tests (including the behaviour
-# suites against PostgreSQL and S3), the OCI conformance suite and the real-client tests
-# against both deployments (embedded: SQLite + files; production: PostgreSQL + Garage), the
-# crash tests, and the availability tests (replicas, a three-node Garage cluster, database and
-# object-store faults), the authentication suite and the ECR API suite. Usage: scripts/test.sh   (CI runs exactly this.)
+# suites against PostgreSQL and S3), the OCI conformance suite, the real-client tests,
+# the authentication suite, the ECR API suite (boto3, aws CLI) and the crash tests against both
+# deployments (embedded: SQLite + files; production: PostgreSQL + Garage), and the availability
+# tests (replicas, a three-node Garage cluster, database and object-store faults).
+# Usage: scripts/test.sh   (CI runs exactly this.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
