@@ -191,6 +191,9 @@ pub async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // The body stays here until a handler takes it, so that a request refused before its
+    // body was read can be drained (see `drain`).
+    let mut body = Some(body);
     let result = match crate::http::auth::authenticate(&st.auth, &headers, ip) {
         Err(f) => {
             let realm = crate::http::auth::realm(&st.auth, &headers);
@@ -222,7 +225,7 @@ pub async fn dispatch(
                         ep,
                         Query::parse(query),
                         &headers,
-                        body,
+                        &mut body,
                     )
                     .instrument(span)
                     .await
@@ -231,10 +234,32 @@ pub async fn dispatch(
             }
         }
     };
+    if result.is_err() {
+        if let Some(b) = body.take() {
+            drain(b).await;
+        }
+    }
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     resp.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     resp
+}
+
+/// Read and discard what is left of a refused request's body, up to a bound. Closing the
+/// connection on unread data instead makes TCP reset it, and a client still sending then loses
+/// the error response itself (it sees the connection drop, not the 401/403/400).
+async fn drain(body: Body) {
+    const LIMIT: usize = 64 * 1024 * 1024;
+    let limited = http_body_util::Limited::new(body, LIMIT);
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), limited.collect());
+    if read.await.is_err() {
+        tracing::debug!("gave up draining a refused request's body");
+    }
+}
+
+/// The request body, for the handler that consumes it.
+fn take(slot: &mut Option<Body>) -> Body {
+    slot.take().unwrap_or_default()
 }
 
 async fn handle(
@@ -244,7 +269,7 @@ async fn handle(
     ep: Endpoint,
     q: Query,
     h: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response> {
     let head = method == Method::HEAD;
     match (ep, method.clone()) {
@@ -538,7 +563,7 @@ async fn put_manifest(
     r: &Reference,
     q: &Query,
     h: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response> {
     let limit = reg.options.max_manifest_bytes;
     if content_length(h).is_some_and(|n| n > limit as u64) {
@@ -552,7 +577,7 @@ async fn put_manifest(
             })
         })
         .collect::<Result<_>>()?;
-    let content = read_limited(body, limit).await?;
+    let content = read_limited(take(body), limit).await?;
     let ct = header_str(h, &header::CONTENT_TYPE);
     let out = reg.put_manifest(name, r, &extra, ct, &content).await?;
     let digest = out.digest.to_string();
@@ -672,7 +697,7 @@ async fn start_upload(
     name: &RepositoryName,
     q: &Query,
     h: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response> {
     if let (Some(mount), from) = (q.get("mount"), q.get("from")) {
         let d: Digest = mount.parse().map_err(|e: crate::oci::DigestError| {
@@ -690,7 +715,7 @@ async fn start_upload(
     if let Some(d) = digest_param(q)? {
         check(who, Action::UploadLayerPart, Resource::Repository(name))?;
         check(who, Action::CompleteLayerUpload, Resource::Repository(name))?;
-        reg.put_blob(name, &d, body_stream(body)).await?;
+        reg.put_blob(name, &d, body_stream(take(body))).await?;
         return Ok(blob_created(name, &d));
     }
     if has_body(h) {
@@ -720,7 +745,7 @@ async fn upload(
     method: Method,
     q: &Query,
     h: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response> {
     match method {
         Method::GET => {
@@ -731,7 +756,10 @@ async fn upload(
         Method::PATCH => {
             check(who, Action::UploadLayerPart, Resource::Repository(name))?;
             let range = content_range(h)?;
-            match reg.append_upload(name, id, range, body_stream(body)).await {
+            match reg
+                .append_upload(name, id, range, body_stream(take(body)))
+                .await
+            {
                 Ok(s) => Ok(upload_accepted(StatusCode::ACCEPTED, name, &s.id, s.size)),
                 Err(e) => Err(OciError::from(e)
                     .with_header(header::LOCATION, format!("/v2/{name}/blobs/uploads/{id}"))),
@@ -746,7 +774,7 @@ async fn upload(
                 )
             })?;
             let range = content_range(h)?;
-            let body = has_body(h).then(|| body_stream(body));
+            let body = has_body(h).then(|| body_stream(take(body)));
             reg.finish_upload(name, id, &d, range, body).await?;
             Ok(blob_created(name, &d))
         }
