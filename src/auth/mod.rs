@@ -50,6 +50,7 @@ pub enum Action {
     PutImage,
     BatchDeleteImage,
     ListImages,
+    DescribeImages,
     DescribeRepositories,
     GetAuthorizationToken,
     SetRepositoryPolicy,
@@ -79,6 +80,7 @@ impl Action {
             Action::PutImage => "ecr:PutImage",
             Action::BatchDeleteImage => "ecr:BatchDeleteImage",
             Action::ListImages => "ecr:ListImages",
+            Action::DescribeImages => "ecr:DescribeImages",
             Action::DescribeRepositories => "ecr:DescribeRepositories",
             Action::GetAuthorizationToken => "ecr:GetAuthorizationToken",
             Action::SetRepositoryPolicy => "ecr:SetRepositoryPolicy",
@@ -104,6 +106,7 @@ impl Action {
             Action::BatchGetImage
             | Action::GetDownloadUrlForLayer
             | Action::ListImages
+            | Action::DescribeImages
             | Action::DescribeRepositories => &[Pull],
             // Clients check layer existence while pushing as well as pulling.
             Action::BatchCheckLayerAvailability => &[Pull, Push],

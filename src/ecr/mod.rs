@@ -2,6 +2,7 @@
 //! authenticated by SigV4 and authorized by the same `authorize` as `/v2`. Operations call the
 //! registry and identity layers; nothing here is a second implementation of registry semantics.
 
+mod images;
 mod repositories;
 pub mod sigv4;
 
@@ -204,6 +205,12 @@ async fn call(
         "UntagResource" => repositories::untag_resource(&ctx).await,
         "ListTagsForResource" => repositories::list_tags_for_resource(&ctx).await,
         "PutImageTagMutability" => repositories::put_image_tag_mutability(&ctx).await,
+        "ListImages" => images::list_images(&ctx).await,
+        "DescribeImages" => images::describe_images(&ctx).await,
+        "BatchGetImage" => images::batch_get_image(&ctx).await,
+        "BatchDeleteImage" => images::batch_delete_image(&ctx).await,
+        "PutImage" => images::put_image(&ctx).await,
+        "BatchCheckLayerAvailability" => images::batch_check_layer_availability(&ctx).await,
         "PutImageScanningConfiguration" => {
             repositories::put_image_scanning_configuration(&ctx).await
         }

@@ -28,7 +28,7 @@ fn not_found(c: &Ctx<'_>, name: &str) -> EcrError {
     )
 }
 
-fn serialization(message: impl Into<String>) -> EcrError {
+pub(super) fn serialization(message: impl Into<String>) -> EcrError {
     EcrError::new("SerializationException", message)
 }
 
@@ -37,7 +37,7 @@ fn invalid_tag(message: impl Into<String>) -> EcrError {
 }
 
 /// A structure member: `None` when absent, refusing members the shape does not have.
-fn structure<'a>(
+pub(super) fn structure<'a>(
     c: &'a Ctx<'_>,
     member: &str,
     allowed: &[&str],
@@ -57,7 +57,7 @@ fn structure<'a>(
     }
 }
 
-fn list<'a>(c: &'a Ctx<'_>, member: &str) -> Result<Option<&'a Vec<Value>>> {
+pub(super) fn list<'a>(c: &'a Ctx<'_>, member: &str) -> Result<Option<&'a Vec<Value>>> {
     match c.input.get(member) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
@@ -375,7 +375,7 @@ fn decode_token(token: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-fn max_results(c: &Ctx<'_>) -> Result<Option<u32>> {
+pub(super) fn max_results(c: &Ctx<'_>) -> Result<Option<u32>> {
     match c.input.get("maxResults") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_i64() {

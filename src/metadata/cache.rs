@@ -372,6 +372,15 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         self.inner.referrers(repo, subject).await
     }
 
+    async fn list_images(
+        &self,
+        repo: &RepositoryName,
+        from: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Option<Vec<ImageRecord>>> {
+        self.inner.list_images(repo, from, limit).await
+    }
+
     async fn repository(&self, repo: &RepositoryName) -> MetaResult<Option<RepositoryRecord>> {
         self.inner.repository(repo).await
     }

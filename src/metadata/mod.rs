@@ -101,6 +101,22 @@ pub struct Referrer {
     pub annotations: Option<String>,
 }
 
+/// A manifest as image listings (ECR's ListImages and DescribeImages) show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub digest: String,
+    pub media_type: String,
+    /// `artifactType`, else the config's media type.
+    pub artifact_type: Option<String>,
+    /// The sizes of the blobs it references, without its own (for an index: the sizes of its
+    /// manifests, each with its blobs).
+    pub size: u64,
+    /// Unix milliseconds of the last push.
+    pub pushed_at: i64,
+    /// Sorted.
+    pub tags: Vec<String>,
+}
+
 /// Whether tags may be moved to another manifest (ECR's `imageTagMutability`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TagMutability {
@@ -380,6 +396,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> MetaResult<Option<std::sync::Arc<Vec<String>>>>;
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest)
         -> MetaResult<Vec<Referrer>>;
+    /// Manifests whose digest is `from` or after it, sorted by digest, at most `limit`, each
+    /// with its tags (untagged ones too); `None` if the repository does not exist.
+    async fn list_images(
+        &self,
+        repo: &RepositoryName,
+        from: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Option<Vec<ImageRecord>>>;
 
     // ---- repositories as the ECR API manages them ----------------------------------------
 

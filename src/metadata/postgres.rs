@@ -1092,6 +1092,49 @@ impl MetadataStore for PostgresStore {
             .collect())
     }
 
+    async fn list_images(
+        &self,
+        repo: &RepositoryName,
+        from: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Option<Vec<ImageRecord>>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(repo.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        let Some(id) = id else { return Ok(None) };
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(String, String, Option<String>, i64, i64, Vec<String>)> = sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.artifact_type,
+                m.total_size - octet_length(m.content), m.pushed_at, ARRAY(SELECT t.name FROM tags t
+                      WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest
+                      ORDER BY t.name)
+             FROM manifests m WHERE m.repository_id = $1 AND m.digest >= $2
+             ORDER BY m.digest LIMIT $3",
+        )
+        .bind(id)
+        .bind(from.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(Some(
+            rows.into_iter()
+                .map(
+                    |(digest, media_type, artifact_type, size, pushed_at, tags)| ImageRecord {
+                        digest,
+                        media_type,
+                        artifact_type,
+                        size: size as u64,
+                        pushed_at,
+                        tags,
+                    },
+                )
+                .collect(),
+        ))
+    }
+
     async fn repository(&self, repo: &RepositoryName) -> MetaResult<Option<RepositoryRecord>> {
         let row: Option<RepositoryColumns> = sqlx::query_as(&format!(
             "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = $1"

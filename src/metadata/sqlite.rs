@@ -633,6 +633,50 @@ impl MetadataStore for SqliteStore {
             .collect())
     }
 
+    async fn list_images(
+        &self,
+        repo: &RepositoryName,
+        from: Option<&str>,
+        limit: u32,
+    ) -> MetaResult<Option<Vec<ImageRecord>>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(err)?;
+        let Some(id) = id else { return Ok(None) };
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, m.artifact_type, m.total_size - length(m.content),
+                m.pushed_at, (SELECT json_group_array(name) FROM
+                   (SELECT t.name FROM tags t
+                    WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest
+                    ORDER BY t.name))
+             FROM manifests m WHERE m.repository_id = ? AND m.digest >= ?
+             ORDER BY m.digest LIMIT ?",
+        )
+        .bind(id)
+        .bind(from.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)?;
+        rows.into_iter()
+            .map(|r| {
+                let tags: String = r.get(5);
+                Ok(ImageRecord {
+                    digest: r.get(0),
+                    media_type: r.get(1),
+                    artifact_type: r.get(2),
+                    size: r.get::<i64, _>(3) as u64,
+                    pushed_at: r.get(4),
+                    tags: serde_json::from_str(&tags)
+                        .map_err(|e| MetaError::Internal(format!("image tags: {e}")))?,
+                })
+            })
+            .collect::<MetaResult<Vec<_>>>()
+            .map(Some)
+    }
+
     async fn repository(&self, repo: &RepositoryName) -> MetaResult<Option<RepositoryRecord>> {
         let row: Option<RepositoryColumns> = sqlx::query_as(&format!(
             "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?"

@@ -363,6 +363,7 @@ pub async fn run(store: &dyn MetadataStore) {
     );
 
     repositories(store).await;
+    images(store).await;
 }
 
 async fn push(
@@ -617,4 +618,41 @@ async fn repositories(store: &dyn MetadataStore) {
         store.delete_repository(&a, false).await.unwrap(),
         DeleteRepositoryOutcome::Deleted
     );
+}
+
+/// Image listings: every manifest (tagged or not) in digest order, with its tags and size.
+async fn images(store: &dyn MetadataStore) {
+    let repo: RepositoryName = "suite/images".parse().unwrap();
+    assert!(store.list_images(&repo, None, 10).await.unwrap().is_none());
+    let (a, r) = push(store, &repo, 41, &["b", "a"], 1_000).await;
+    r.unwrap();
+    let (b, r) = push(store, &repo, 42, &[], 2_000).await;
+    r.unwrap();
+    let all = store.list_images(&repo, None, 10).await.unwrap().unwrap();
+    assert_eq!(all.len(), 2);
+    let mut want = [a.to_string(), b.to_string()];
+    want.sort();
+    assert_eq!(
+        all.iter().map(|i| i.digest.clone()).collect::<Vec<_>>(),
+        want.to_vec()
+    );
+    let ia = all.iter().find(|i| i.digest == a.to_string()).unwrap();
+    assert_eq!(ia.tags, vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(ia.size, 2);
+    assert_eq!(ia.pushed_at, 1_000);
+    assert_eq!(ia.media_type, manifest::OCI_MANIFEST);
+    assert_eq!(ia.artifact_type.as_deref(), Some("application/x.test"));
+    let ib = all.iter().find(|i| i.digest == b.to_string()).unwrap();
+    assert!(ib.tags.is_empty());
+    // `from` is inclusive; `limit` caps the page.
+    let page = store
+        .list_images(&repo, Some(&want[1]), 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].digest, want[1]);
+    let first = store.list_images(&repo, None, 1).await.unwrap().unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].digest, want[0]);
 }

@@ -5,8 +5,8 @@ mod repositories;
 mod uploads;
 
 use crate::metadata::{
-    BlobRecord, DeleteOutcome, MetaError, MetadataStore, NewManifest, PutManifestError, Referrer,
-    StoredManifest,
+    BlobRecord, DeleteOutcome, ImageRecord, MetaError, MetadataStore, NewManifest,
+    PutManifestError, Referrer, StoredManifest,
 };
 use crate::oci::manifest::{self, Manifest};
 use crate::oci::{Algorithm, Digest, Reference, RepositoryName, Tag};
@@ -302,6 +302,31 @@ impl Registry {
         }
     }
 
+    /// Remove a tag, and the image with it when that was its last tag (ECR's BatchDeleteImage
+    /// by tag; `/v2` deletes by tag only untag). An image an index still needs stays, untagged.
+    /// Returns the digest the tag pointed at.
+    #[tracing::instrument(skip_all, fields(repo = %repo, tag = %tag))]
+    pub async fn untag_image(&self, repo: &RepositoryName, tag: &Tag) -> Result<Digest> {
+        let m = self
+            .get_manifest(repo, &Reference::Tag(tag.clone()))
+            .await?;
+        if !self.meta.delete_tag(repo, tag).await? {
+            return Err(RegistryError::ManifestUnknown);
+        }
+        let digest = m.digest.to_string();
+        let rest = self.meta.list_images(repo, Some(&digest), 1).await?;
+        let untagged = rest
+            .as_ref()
+            .and_then(|r| r.first())
+            .is_some_and(|i| i.digest == digest && i.tags.is_empty());
+        if untagged {
+            // A tag pushed in between is deleted with the image, as a concurrent delete by
+            // digest would; an index referencing it keeps it.
+            let _outcome = self.meta.delete_manifest(repo, &m.digest).await?;
+        }
+        Ok(m.digest)
+    }
+
     // ---- listings -------------------------------------------------------------------------
 
     pub async fn list_tags(
@@ -312,6 +337,19 @@ impl Registry {
     ) -> Result<Arc<Vec<String>>> {
         self.meta
             .list_tags(repo, last, limit)
+            .await?
+            .ok_or(RegistryError::NameUnknown)
+    }
+
+    /// Manifests from digest `from` on, with their tags, sizes and push times.
+    pub async fn list_images(
+        &self,
+        repo: &RepositoryName,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ImageRecord>> {
+        self.meta
+            .list_images(repo, from, limit)
             .await?
             .ok_or(RegistryError::NameUnknown)
     }
