@@ -22,7 +22,7 @@ const MAX_MANIFEST: usize = 4_194_304;
 const LIST_TOKEN: &str = "berth-images:";
 const DESCRIBE_TOKEN: &str = "berth-image-details:";
 
-fn repository_gone(c: &Ctx<'_>, name: &RepositoryName) -> EcrError {
+pub(super) fn repository_gone(c: &Ctx<'_>, name: &RepositoryName) -> EcrError {
     EcrError::new(
         "RepositoryNotFoundException",
         format!(
@@ -33,7 +33,7 @@ fn repository_gone(c: &Ctx<'_>, name: &RepositoryName) -> EcrError {
 }
 
 /// A registry error where the repository may have been deleted under the request.
-fn registry_error(c: &Ctx<'_>, name: &RepositoryName, e: RegistryError) -> EcrError {
+pub(super) fn registry_error(c: &Ctx<'_>, name: &RepositoryName, e: RegistryError) -> EcrError {
     match e {
         RegistryError::NameUnknown => repository_gone(c, name),
         other => other.into(),

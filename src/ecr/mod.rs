@@ -3,6 +3,7 @@
 //! registry and identity layers; nothing here is a second implementation of registry semantics.
 
 mod images;
+mod layers;
 mod repositories;
 pub mod sigv4;
 
@@ -31,6 +32,8 @@ pub struct EcrError {
     pub kind: &'static str,
     pub message: String,
     pub status: StatusCode,
+    /// Members some exceptions carry beside `message` (`InvalidLayerPartException`).
+    pub extra: Map<String, Value>,
 }
 
 impl EcrError {
@@ -39,7 +42,12 @@ impl EcrError {
             kind,
             message: message.into(),
             status: StatusCode::BAD_REQUEST,
+            extra: Map::new(),
         }
+    }
+    pub fn with(mut self, member: &str, value: Value) -> Self {
+        self.extra.insert(member.to_owned(), value);
+        self
     }
     fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -103,11 +111,12 @@ type Result<T> = std::result::Result<T, EcrError>;
 fn respond(request_id: &str, result: Result<Value>) -> Response {
     let (status, body, kind) = match result {
         Ok(v) => (StatusCode::OK, v, None),
-        Err(e) => (
-            e.status,
-            json!({ "__type": e.kind, "message": e.message }),
-            Some(e.kind),
-        ),
+        Err(e) => {
+            let mut body = e.extra;
+            body.insert("__type".into(), json!(e.kind));
+            body.insert("message".into(), json!(e.message));
+            (e.status, Value::Object(body), Some(e.kind))
+        }
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = (status, bytes).into_response();
@@ -211,6 +220,9 @@ async fn call(
         "BatchDeleteImage" => images::batch_delete_image(&ctx).await,
         "PutImage" => images::put_image(&ctx).await,
         "BatchCheckLayerAvailability" => images::batch_check_layer_availability(&ctx).await,
+        "InitiateLayerUpload" => layers::initiate_layer_upload(&ctx).await,
+        "UploadLayerPart" => layers::upload_layer_part(&ctx).await,
+        "CompleteLayerUpload" => layers::complete_layer_upload(&ctx).await,
         "PutImageScanningConfiguration" => {
             repositories::put_image_scanning_configuration(&ctx).await
         }

@@ -10,6 +10,7 @@ Run: BERTH_BIN=$PWD/target/debug/berth python3 -m pytest -q -p no:cacheprovider 
 """
 import json
 import time
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -486,3 +487,113 @@ def test_image_operations_are_authorized_before_existence_is_revealed(iserver, e
             call()
         eh.client_error(e.value, "AccessDeniedException")
     assert ecr.list_images(repositoryName=repo)["imageIds"][0]["imageTag"] == "v1"
+
+
+# ---- layer uploads ---------------------------------------------------------------------------
+
+def upload_layer(ecr, repo, data, part=None):
+    """InitiateLayerUpload, UploadLayerPart (in parts of `part` bytes), CompleteLayerUpload."""
+    up = ecr.initiate_layer_upload(repositoryName=repo)
+    assert up["partSize"] > 0
+    part = part or len(data)
+    for start in range(0, len(data), part):
+        chunk = data[start:start + part]
+        r = ecr.upload_layer_part(repositoryName=repo, uploadId=up["uploadId"],
+                                  partFirstByte=start, partLastByte=start + len(chunk) - 1,
+                                  layerPartBlob=chunk)
+        assert r["lastByteReceived"] == start + len(chunk) - 1
+    r = ecr.complete_layer_upload(repositoryName=repo, uploadId=up["uploadId"],
+                                  layerDigests=[eh.sha256(data)])
+    assert r["layerDigest"] == eh.sha256(data) and r["uploadId"] == up["uploadId"]
+    return r
+
+
+def test_layer_upload_then_put_image_pulls_through_v2(iserver, ecr):
+    repo = eh.unique("lu")
+    ecr.create_repository(repositoryName=repo)
+    img = eh.Image()
+    upload_layer(ecr, repo, img.config)
+    upload_layer(ecr, repo, img.layer, part=700)
+    r = ecr.batch_check_layer_availability(repositoryName=repo,
+                                           layerDigests=[d for d, _ in img.blobs()])
+    assert [x["layerAvailability"] for x in r["layers"]] == ["AVAILABLE", "AVAILABLE"]
+    blob = eh.v2(iserver, "GET", f"/v2/{repo}/blobs/{eh.sha256(img.layer)}", iserver.admin)
+    if blob.status_code in (302, 307):
+        blob = eh.v2(iserver, "GET", blob.headers["Location"], None)
+    assert blob.status_code == 200 and blob.content == img.layer
+    ecr.put_image(repositoryName=repo, imageManifest=img.manifest.decode(), imageTag="api")
+    pulled = eh.get_manifest(iserver, iserver.admin, repo, "api")
+    assert pulled.content == img.manifest
+    assert pulled.headers["Docker-Content-Digest"] == img.digest
+
+
+def test_layer_upload_errors(iserver, ecr):
+    repo = eh.unique("lx")
+    other = eh.unique("lx")
+    ecr.create_repository(repositoryName=repo)
+    ecr.create_repository(repositoryName=other)
+    up = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+    # Completing with no parts.
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName=repo, uploadId=up,
+                                  layerDigests=[eh.sha256(b"x")])
+    eh.client_error(e.value, "EmptyUploadException")
+    ecr.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=0, partLastByte=4,
+                          layerPartBlob=b"hello")
+    # A part that does not continue where the upload ends.
+    with pytest.raises(ClientError) as e:
+        ecr.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=7,
+                              partLastByte=8, layerPartBlob=b"xx")
+    eh.client_error(e.value, "InvalidLayerPartException")
+    assert e.value.response["lastValidByteReceived"] == 4
+    # A part whose size disagrees with its byte range.
+    with pytest.raises(ClientError) as e:
+        ecr.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=5,
+                              partLastByte=9, layerPartBlob=b"xx")
+    eh.client_error(e.value, "InvalidLayerPartException")
+    # Uploads belong to their repository.
+    with pytest.raises(ClientError) as e:
+        ecr.upload_layer_part(repositoryName=other, uploadId=up, partFirstByte=5,
+                              partLastByte=6, layerPartBlob=b"xx")
+    eh.client_error(e.value, "UploadNotFoundException")
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName=repo, uploadId=str(uuid.uuid4()),
+                                  layerDigests=[eh.sha256(b"hello")])
+    eh.client_error(e.value, "UploadNotFoundException")
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName=repo, uploadId="not-an-upload-id",
+                                  layerDigests=[eh.sha256(b"hello")])
+    eh.client_error(e.value, "InvalidParameterException")
+    # The wrong digest.
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName=repo, uploadId=up,
+                                  layerDigests=[eh.sha256(b"other")])
+    eh.client_error(e.value, "InvalidLayerException")
+    # A layer the repository already holds.
+    upload_layer(ecr, repo, b"hello")
+    up = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+    ecr.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=0, partLastByte=4,
+                          layerPartBlob=b"hello")
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName=repo, uploadId=up,
+                                  layerDigests=[eh.sha256(b"hello")])
+    eh.client_error(e.value, "LayerAlreadyExistsException")
+
+
+def test_layer_upload_with_the_cli(iserver, ecr, tmp_path):
+    repo = eh.unique("lc")
+    ecr.create_repository(repositoryName=repo)
+    data = b"hello-layer"
+    blob = tmp_path / "part"
+    blob.write_bytes(data)
+    up = eh.aws(iserver, iserver.admin, "initiate-layer-upload", "--repository-name", repo)
+    out = eh.aws(iserver, iserver.admin, "upload-layer-part", "--repository-name", repo,
+                 "--upload-id", up["uploadId"], "--part-first-byte", "0",
+                 "--part-last-byte", str(len(data) - 1), "--layer-part-blob", f"fileb://{blob}")
+    assert out["lastByteReceived"] == len(data) - 1
+    out = eh.aws(iserver, iserver.admin, "complete-layer-upload", "--repository-name", repo,
+                 "--upload-id", up["uploadId"], "--layer-digests", eh.sha256(data))
+    assert out["layerDigest"] == eh.sha256(data)
+    out = eh.aws(iserver, iserver.admin, "complete-layer-upload", "--repository-name", repo,
+                 "--upload-id", up["uploadId"], "--layer-digests", eh.sha256(data), check=False)
+    eh.assert_cli_error(out, "UploadNotFoundException", "CompleteLayerUpload")
