@@ -686,6 +686,7 @@ impl Auth {
                     tracing::warn!(error = %e, "cannot delete expired refresh tokens");
                 }
                 self.prune_token_cache();
+                self.limiter.prune(Instant::now());
             }
             n += 1;
         }
@@ -905,6 +906,8 @@ impl Auth {
         }
     }
 
+    /// The limiter keys of a source and a claimed user. Built only when needed: on the hot
+    /// path (no recent failures anywhere) checking the limits allocates nothing.
     fn limiter_keys(source: Option<IpAddr>, user: Option<&str>) -> Vec<String> {
         let mut keys = Vec::with_capacity(2);
         if let Some(ip) = source {
@@ -916,7 +919,11 @@ impl Auth {
         keys
     }
 
-    fn check_limits(&self, keys: &[String]) -> Result<(), AuthFailure> {
+    fn check_limits(&self, source: Option<IpAddr>, user: Option<&str>) -> Result<(), AuthFailure> {
+        if self.limiter.is_idle() {
+            return Ok(());
+        }
+        let keys = Self::limiter_keys(source, user);
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         match self.limiter.blocked(&refs, Instant::now()) {
             Some(d) => Err(AuthFailure::RateLimited(d)),
@@ -924,7 +931,8 @@ impl Auth {
         }
     }
 
-    fn record_failure(&self, keys: &[String]) {
+    fn record_failure(&self, source: Option<IpAddr>, user: Option<&str>) {
+        let keys = Self::limiter_keys(source, user);
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         self.limiter.fail(&refs, Instant::now());
     }
@@ -939,15 +947,15 @@ impl Auth {
     ) -> Result<Caller, AuthFailure> {
         // Login passwords cannot be guessed, and a lockout of the shared user name `AWS`
         // would lock everyone out: those count against the source only.
-        let keys = Self::limiter_keys(source, (user != "AWS").then_some(user));
-        self.check_limits(&keys)?;
+        let limited_user = (user != "AWS").then_some(user);
+        self.check_limits(source, limited_user)?;
         let result = if user == "AWS" {
             self.login_password(password, source)
         } else {
             self.access_key_login(user, password, source)
         };
         if let Err(AuthFailure::Invalid(_) | AuthFailure::Expired) = &result {
-            self.record_failure(&keys);
+            self.record_failure(source, limited_user);
         }
         result
     }
@@ -1000,8 +1008,7 @@ impl Auth {
         access_key_id: &str,
         source: Option<IpAddr>,
     ) -> Result<(Caller, String), AuthFailure> {
-        let keys = Self::limiter_keys(source, Some(access_key_id));
-        self.check_limits(&keys)?;
+        self.check_limits(source, Some(access_key_id))?;
         let snap = self.snapshot();
         let found = snap.keys.get(access_key_id).and_then(|k| {
             let p = snap.principals.get(&k.principal)?;
@@ -1020,7 +1027,7 @@ impl Auth {
                 secret,
             )),
             None => {
-                self.record_failure(&keys);
+                self.record_failure(source, Some(access_key_id));
                 Err(AuthFailure::Invalid(
                     "The security token included in the request is invalid.",
                 ))
@@ -1030,7 +1037,7 @@ impl Auth {
 
     /// A SigV4 signature did not verify: count it.
     pub fn signature_failed(&self, access_key_id: &str, source: Option<IpAddr>) {
-        self.record_failure(&Self::limiter_keys(source, Some(access_key_id)));
+        self.record_failure(source, Some(access_key_id));
     }
 
     fn login_password(
@@ -1106,8 +1113,7 @@ impl Auth {
             Some(v) if v.claims.exp > now => v,
             Some(_) => return Err(AuthFailure::Expired),
             None => {
-                let keys = Self::limiter_keys(source, None);
-                self.check_limits(&keys)?;
+                self.check_limits(source, None)?;
                 let snap = self.snapshot();
                 let claims = match token::verify(
                     token,
@@ -1118,7 +1124,7 @@ impl Auth {
                     Ok(c) => c,
                     Err(TokenError::Expired) => return Err(AuthFailure::Expired),
                     Err(TokenError::Invalid) => {
-                        self.record_failure(&keys);
+                        self.record_failure(source, None);
                         return Err(AuthFailure::Invalid("the bearer token is not valid"));
                     }
                 };
@@ -1368,8 +1374,7 @@ impl Auth {
         token: &str,
         source: Option<IpAddr>,
     ) -> Result<Caller, AuthFailure> {
-        let keys = Self::limiter_keys(source, None);
-        self.check_limits(&keys)?;
+        self.check_limits(source, None)?;
         const BAD: AuthFailure = AuthFailure::Invalid("the refresh token is not valid");
         let row = if token.len() > 512 {
             None
@@ -1380,7 +1385,7 @@ impl Auth {
                 .map_err(|_| AuthFailure::Unavailable)?
         };
         let Some(row) = row.filter(|r| !r.revoked && r.expires_at > now_secs()) else {
-            self.record_failure(&keys);
+            self.record_failure(source, None);
             return Err(BAD);
         };
         let snap = self.snapshot();

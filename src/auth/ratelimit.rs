@@ -4,6 +4,7 @@
 //! is never slowed. State is per process.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ pub struct FailureLimiter {
     max: u32,
     window: Duration,
     entries: Mutex<HashMap<String, Window>>,
+    /// True while `entries` may be non-empty: lets the hot path skip the lock entirely.
+    busy: AtomicBool,
 }
 
 /// Bound on tracked keys: an attacker cycling names cannot grow memory without bound.
@@ -27,6 +30,7 @@ impl FailureLimiter {
             max: max.max(1),
             window,
             entries: Mutex::new(HashMap::new()),
+            busy: AtomicBool::new(false),
         }
     }
 
@@ -34,9 +38,19 @@ impl FailureLimiter {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// No failure is being tracked anywhere (nothing can be locked out).
+    pub fn is_idle(&self) -> bool {
+        !self.busy.load(Ordering::Acquire)
+    }
+
     /// If any of `keys` is locked out now, how long until it is not.
     pub fn blocked(&self, keys: &[&str], now: Instant) -> Option<Duration> {
-        let entries = self.lock();
+        let mut entries = self.lock();
+        // Forget windows that have ended (cheaply, while few are tracked; `prune` does the
+        // rest); once nothing is left the hot path is lock-free again.
+        if entries.len() <= 64 {
+            Self::forget_ended(&mut entries, self.window, now, &self.busy);
+        }
         keys.iter()
             .filter_map(|k| entries.get(*k))
             .filter(|w| w.failures >= self.max)
@@ -45,9 +59,28 @@ impl FailureLimiter {
             .max()
     }
 
+    /// Forget every window that has ended (called periodically).
+    pub fn prune(&self, now: Instant) {
+        let mut entries = self.lock();
+        Self::forget_ended(&mut entries, self.window, now, &self.busy);
+    }
+
+    fn forget_ended(
+        entries: &mut HashMap<String, Window>,
+        window: Duration,
+        now: Instant,
+        busy: &AtomicBool,
+    ) {
+        entries.retain(|_, w| now.duration_since(w.started) < window);
+        if entries.is_empty() {
+            busy.store(false, Ordering::Release);
+        }
+    }
+
     /// Count a failure against every key.
     pub fn fail(&self, keys: &[&str], now: Instant) {
         let mut entries = self.lock();
+        self.busy.store(true, Ordering::Release);
         if entries.len() >= MAX_KEYS {
             let window = self.window;
             entries.retain(|_, w| now.duration_since(w.started) < window);
@@ -92,6 +125,19 @@ mod tests {
         assert_eq!(l.blocked(&["ip:1", "user:a"], later), None);
         l.fail(&["ip:1"], later);
         assert_eq!(l.blocked(&["ip:1"], later), None, "a new window starts");
+    }
+
+    #[test]
+    fn idle_until_a_failure_and_again_once_windows_end() {
+        let l = FailureLimiter::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert!(l.is_idle());
+        l.fail(&["ip:1"], t0);
+        assert!(!l.is_idle());
+        assert_eq!(l.blocked(&["ip:1"], t0 + Duration::from_secs(30)), None);
+        assert!(!l.is_idle(), "the window is still open");
+        l.prune(t0 + Duration::from_secs(61));
+        assert!(l.is_idle());
     }
 
     #[test]
