@@ -335,7 +335,8 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 store
                     .delete_resource_policy(repo(&repository)?.as_str())
                     .await
-                    .map_err(e)?,
+                    .map_err(e)?
+                    .is_some(),
                 format!("policy on repository {repository}"),
             )?,
         },
@@ -355,7 +356,8 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 store
                     .delete_resource_policy(berth::auth::store::REGISTRY_SCOPE)
                     .await
-                    .map_err(e)?,
+                    .map_err(e)?
+                    .is_some(),
                 "registry policy".into(),
             )?,
         },

@@ -141,7 +141,7 @@ fn credentials(bytes: &[u8]) {
         }
         Credentials::Bearer(t) => {
             assert!(!t.is_empty(), "empty bearer token from {value:?}");
-            assert_eq!(t.trim(), t, "bearer token from {value:?} is not trimmed");
+            assert_eq!(t.trim(), *t, "bearer token from {value:?} is not trimmed");
         }
         Credentials::Malformed => {}
     }

@@ -133,7 +133,8 @@ pub trait IdentityStore: Send + Sync {
 
     async fn put_resource_policy(&self, scope: &str, document: &str, now: i64) -> MetaResult<()>;
     async fn get_resource_policy(&self, scope: &str) -> MetaResult<Option<String>>;
-    async fn delete_resource_policy(&self, scope: &str) -> MetaResult<bool>;
+    /// Delete and return the policy, if there was one.
+    async fn delete_resource_policy(&self, scope: &str) -> MetaResult<Option<String>>;
 
     async fn add_signing_key(&self, k: &SigningKeyRow) -> MetaResult<()>;
     async fn delete_signing_keys_before(&self, created_before: i64) -> MetaResult<u64>;
@@ -530,14 +531,12 @@ macro_rules! identity_store {
                     .map_err($err)
             }
 
-            async fn delete_resource_policy(&self, scope: &str) -> MetaResult<bool> {
-                Ok(sqlx::query("DELETE FROM resource_policies WHERE scope = $1")
+            async fn delete_resource_policy(&self, scope: &str) -> MetaResult<Option<String>> {
+                sqlx::query_scalar("DELETE FROM resource_policies WHERE scope = $1 RETURNING document")
                     .bind(scope)
-                    .execute(self.auth_pool())
+                    .fetch_optional(self.auth_pool())
                     .await
-                    .map_err($err)?
-                    .rows_affected()
-                    == 1)
+                    .map_err($err)
             }
 
             async fn add_signing_key(&self, k: &SigningKeyRow) -> MetaResult<()> {

@@ -154,8 +154,14 @@ pub async fn run(s: &dyn IdentityStore) {
         Some("{\"r\":1}")
     );
     assert_eq!(s.load().await.unwrap().resource_policies.len(), 2);
-    assert!(s.delete_resource_policy("team/app").await.unwrap());
-    assert!(!s.delete_resource_policy("team/app").await.unwrap());
+    assert_eq!(
+        s.delete_resource_policy("team/app")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"t\":2}")
+    );
+    assert_eq!(s.delete_resource_policy("team/app").await.unwrap(), None);
     assert_eq!(s.get_resource_policy("team/app").await.unwrap(), None);
 
     // Signing keys.

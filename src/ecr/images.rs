@@ -22,20 +22,10 @@ const MAX_MANIFEST: usize = 4_194_304;
 const LIST_TOKEN: &str = "berth-images:";
 const DESCRIBE_TOKEN: &str = "berth-image-details:";
 
-pub(super) fn repository_gone(c: &Ctx<'_>, name: &RepositoryName) -> EcrError {
-    EcrError::new(
-        "RepositoryNotFoundException",
-        format!(
-            "The repository with name '{name}' does not exist in the registry with id '{}'",
-            c.account()
-        ),
-    )
-}
-
 /// A registry error where the repository may have been deleted under the request.
 pub(super) fn registry_error(c: &Ctx<'_>, name: &RepositoryName, e: RegistryError) -> EcrError {
     match e {
-        RegistryError::NameUnknown => repository_gone(c, name),
+        RegistryError::NameUnknown => c.repository_not_found(name.as_str()),
         other => other.into(),
     }
 }

@@ -7,7 +7,7 @@ mod layers;
 mod repositories;
 pub mod sigv4;
 
-use crate::auth::{Action, Auth, Caller, Decision, Denial, Resource};
+use crate::auth::{Action, Auth, Caller, Decision, Resource};
 use crate::http::auth::ClientAddr;
 use crate::http::AppState;
 use crate::oci::RepositoryName;
@@ -420,23 +420,10 @@ impl Ctx<'_> {
     fn authorize(&self, action: Action, resource: Resource<'_>) -> Result<()> {
         match self.auth().authorize(self.caller, action, resource) {
             Decision::Allow => Ok(()),
-            Decision::Deny(d) => {
-                let res = match resource {
-                    Resource::Repository(n) => self.auth().settings().repository_arn(n.as_str()),
-                    Resource::Registry => "*".into(),
-                };
-                let why = match d {
-                    Denial::Explicit => "with an explicit deny".to_owned(),
-                    _ => format!("because no identity-based policy allows the {action} action"),
-                };
-                Err(EcrError::new(
-                    "AccessDeniedException",
-                    format!(
-                        "User: {} is not authorized to perform: {action} on resource: {res} {why}",
-                        self.caller.arn()
-                    ),
-                ))
-            }
+            Decision::Deny(d) => Err(EcrError::new(
+                "AccessDeniedException",
+                crate::http::auth::denied_message(self.auth(), self.caller, action, resource, d),
+            )),
         }
     }
 
@@ -447,15 +434,20 @@ impl Ctx<'_> {
         let name = self.repository_name()?;
         self.authorize(action, Resource::Repository(&name))?;
         if !self.st.registry.repository_exists(&name).await? {
-            return Err(EcrError::new(
-                "RepositoryNotFoundException",
-                format!(
-                    "The repository with name '{name}' does not exist in the registry with id '{}'",
-                    self.account()
-                ),
-            ));
+            return Err(self.repository_not_found(name.as_str()));
         }
         Ok(name)
+    }
+
+    /// `RepositoryNotFoundException`, in ECR's wording.
+    pub(crate) fn repository_not_found(&self, name: &str) -> EcrError {
+        EcrError::new(
+            "RepositoryNotFoundException",
+            format!(
+                "The repository with name '{name}' does not exist in the registry with id '{}'",
+                self.account()
+            ),
+        )
     }
 
     /// `https://<host>` clients reach this registry at, as `proxyEndpoint` reports it.
@@ -516,92 +508,37 @@ async fn get_authorization_token(c: &Ctx<'_>) -> Result<Value> {
 
 // ---- policies ------------------------------------------------------------------------------
 
-async fn set_repository_policy(c: &Ctx<'_>) -> Result<Value> {
-    c.allow_only(&["registryId", "repositoryName", "policyText", "force"])?;
-    let name = c.existing_repository(Action::SetRepositoryPolicy).await?;
-    let text = c.required("policyText")?;
-    let _force = c.boolean("force")?;
+/// Validate and store a repository policy (`Some`) or the registry policy (`None`); ECR's
+/// wording for an invalid one.
+async fn put_policy(c: &Ctx<'_>, repository: Option<&RepositoryName>, text: &str) -> Result<()> {
     if text.is_empty() || text.len() > 10_240 {
         return Err(EcrError::invalid(
             "policyText",
             "must have length between 1 and 10240",
         ));
     }
-    crate::auth::policy::Policy::parse(text, crate::auth::policy::PolicyKind::Resource).map_err(
-        |e| {
-            EcrError::invalid(
-                "PolicyText",
-                format!("Invalid repository policy provided: {e}"),
-            )
-        },
-    )?;
-    c.auth().put_resource_policy(Some(&name), text).await?;
-    c.auth().reload().await?;
-    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
-}
-
-async fn get_repository_policy(c: &Ctx<'_>) -> Result<Value> {
-    c.allow_only(&["registryId", "repositoryName"])?;
-    let name = c.existing_repository(Action::GetRepositoryPolicy).await?;
-    let text = c.auth().store().get_resource_policy(name.as_str()).await?.ok_or_else(|| {
-        EcrError::new(
-            "RepositoryPolicyNotFoundException",
-            format!(
-                "Repository policy does not exist for the repository with name '{name}' in the registry with id '{}'",
-                c.account()
-            ),
-        )
-    })?;
-    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
-}
-
-async fn delete_repository_policy(c: &Ctx<'_>) -> Result<Value> {
-    c.allow_only(&["registryId", "repositoryName"])?;
-    let name = c
-        .existing_repository(Action::DeleteRepositoryPolicy)
-        .await?;
-    let store = c.auth().store();
-    let not_found = || {
-        EcrError::new(
-            "RepositoryPolicyNotFoundException",
-            format!(
-                "Repository policy does not exist for the repository with name '{name}' in the registry with id '{}'",
-                c.account()
-            ),
-        )
+    let what = if repository.is_some() {
+        "repository"
+    } else {
+        "registry"
     };
-    let text = store
-        .get_resource_policy(name.as_str())
-        .await?
-        .ok_or_else(not_found)?;
-    if !store.delete_resource_policy(name.as_str()).await? {
-        return Err(not_found());
+    match c.auth().put_resource_policy(repository, text).await {
+        Err(crate::auth::AuthError::Policy(e)) => Err(EcrError::invalid(
+            "PolicyText",
+            format!("Invalid {what} policy provided: {e}"),
+        )),
+        other => Ok(other?),
     }
-    c.auth().reload().await?;
-    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
 }
 
-async fn put_registry_policy(c: &Ctx<'_>) -> Result<Value> {
-    c.allow_only(&["policyText"])?;
-    c.authorize(Action::PutRegistryPolicy, Resource::Registry)?;
-    let text = c.required("policyText")?;
-    if text.is_empty() || text.len() > 10_240 {
-        return Err(EcrError::invalid(
-            "policyText",
-            "must have length between 1 and 10240",
-        ));
-    }
-    crate::auth::policy::Policy::parse(text, crate::auth::policy::PolicyKind::Resource).map_err(
-        |e| {
-            EcrError::invalid(
-                "PolicyText",
-                format!("Invalid registry policy provided: {e}"),
-            )
-        },
-    )?;
-    c.auth().put_resource_policy(None, text).await?;
-    c.auth().reload().await?;
-    Ok(json!({"registryId": c.account(), "policyText": text}))
+fn no_repository_policy(c: &Ctx<'_>, name: &RepositoryName) -> EcrError {
+    EcrError::new(
+        "RepositoryPolicyNotFoundException",
+        format!(
+            "Repository policy does not exist for the repository with name '{name}' in the registry with id '{}'",
+            c.account()
+        ),
+    )
 }
 
 fn no_registry_policy(c: &Ctx<'_>) -> EcrError {
@@ -612,6 +549,48 @@ fn no_registry_policy(c: &Ctx<'_>) -> EcrError {
             c.account()
         ),
     )
+}
+
+async fn set_repository_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryId", "repositoryName", "policyText", "force"])?;
+    let name = c.existing_repository(Action::SetRepositoryPolicy).await?;
+    let text = c.required("policyText")?;
+    let _force = c.boolean("force")?;
+    put_policy(c, Some(&name), text).await?;
+    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
+}
+
+async fn get_repository_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryId", "repositoryName"])?;
+    let name = c.existing_repository(Action::GetRepositoryPolicy).await?;
+    let text = c
+        .auth()
+        .store()
+        .get_resource_policy(name.as_str())
+        .await?
+        .ok_or_else(|| no_repository_policy(c, &name))?;
+    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
+}
+
+async fn delete_repository_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryId", "repositoryName"])?;
+    let name = c
+        .existing_repository(Action::DeleteRepositoryPolicy)
+        .await?;
+    let text = c
+        .auth()
+        .delete_resource_policy(Some(&name))
+        .await?
+        .ok_or_else(|| no_repository_policy(c, &name))?;
+    Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
+}
+
+async fn put_registry_policy(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["policyText"])?;
+    c.authorize(Action::PutRegistryPolicy, Resource::Registry)?;
+    let text = c.required("policyText")?;
+    put_policy(c, None, text).await?;
+    Ok(json!({"registryId": c.account(), "policyText": text}))
 }
 
 async fn get_registry_policy(c: &Ctx<'_>) -> Result<Value> {
@@ -629,17 +608,10 @@ async fn get_registry_policy(c: &Ctx<'_>) -> Result<Value> {
 async fn delete_registry_policy(c: &Ctx<'_>) -> Result<Value> {
     c.allow_only(&[])?;
     c.authorize(Action::DeleteRegistryPolicy, Resource::Registry)?;
-    let store = c.auth().store();
-    let text = store
-        .get_resource_policy(crate::auth::store::REGISTRY_SCOPE)
+    let text = c
+        .auth()
+        .delete_resource_policy(None)
         .await?
         .ok_or_else(|| no_registry_policy(c))?;
-    if !store
-        .delete_resource_policy(crate::auth::store::REGISTRY_SCOPE)
-        .await?
-    {
-        return Err(no_registry_policy(c));
-    }
-    c.auth().reload().await?;
     Ok(json!({"registryId": c.account(), "policyText": text}))
 }

@@ -18,16 +18,6 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: i64 = 1000;
 const TOKEN_PREFIX: &str = "berth-repositories:";
 
-fn not_found(c: &Ctx<'_>, name: &str) -> EcrError {
-    EcrError::new(
-        "RepositoryNotFoundException",
-        format!(
-            "The repository with name '{name}' does not exist in the registry with id '{}'",
-            c.account()
-        ),
-    )
-}
-
 pub(super) fn serialization(message: impl Into<String>) -> EcrError {
     EcrError::new("SerializationException", message)
 }
@@ -310,7 +300,7 @@ async fn record(c: &Ctx<'_>, name: &RepositoryName) -> Result<RepositoryRecord> 
     c.st.registry
         .repository(name)
         .await?
-        .ok_or_else(|| not_found(c, name.as_str()))
+        .ok_or_else(|| c.repository_not_found(name.as_str()))
 }
 
 // ---- operations ------------------------------------------------------------------------------
@@ -486,7 +476,7 @@ pub(super) async fn delete_repository(c: &Ctx<'_>) -> Result<Value> {
     let r = record(c, &name).await?;
     match c.st.registry.delete_repository(&name, force).await? {
         DeleteRepositoryOutcome::Deleted => {}
-        DeleteRepositoryOutcome::NotFound => return Err(not_found(c, name.as_str())),
+        DeleteRepositoryOutcome::NotFound => return Err(c.repository_not_found(name.as_str())),
         DeleteRepositoryOutcome::NotEmpty => {
             return Err(EcrError::new(
                 "RepositoryNotEmptyException",
@@ -499,13 +489,7 @@ pub(super) async fn delete_repository(c: &Ctx<'_>) -> Result<Value> {
     }
     // The repository's policy goes with it: a repository created later under the same name
     // must not inherit it.
-    if c.auth()
-        .store()
-        .delete_resource_policy(name.as_str())
-        .await?
-    {
-        c.auth().reload().await?;
-    }
+    c.auth().delete_resource_policy(Some(&name)).await?;
     Ok(json!({ "repository": repository_json(c, &registry_host(c), &r) }))
 }
 
@@ -532,7 +516,7 @@ pub(super) async fn tag_resource(c: &Ctx<'_>) -> Result<Value> {
     let tags = resource_tags(c, true)?;
     match c.st.registry.put_resource_tags(&name, &tags).await? {
         ResourceTagsOutcome::Done => Ok(json!({})),
-        ResourceTagsOutcome::NotFound => Err(not_found(c, name.as_str())),
+        ResourceTagsOutcome::NotFound => Err(c.repository_not_found(name.as_str())),
         ResourceTagsOutcome::TooMany => Err(too_many_tags()),
     }
 }
@@ -557,7 +541,7 @@ pub(super) async fn untag_resource(c: &Ctx<'_>) -> Result<Value> {
         keys.push(k.to_owned());
     }
     if !c.st.registry.delete_resource_tags(&name, &keys).await? {
-        return Err(not_found(c, name.as_str()));
+        return Err(c.repository_not_found(name.as_str()));
     }
     Ok(json!({}))
 }
@@ -569,7 +553,7 @@ pub(super) async fn list_tags_for_resource(c: &Ctx<'_>) -> Result<Value> {
         c.st.registry
             .resource_tags(&name)
             .await?
-            .ok_or_else(|| not_found(c, name.as_str()))?;
+            .ok_or_else(|| c.repository_not_found(name.as_str()))?;
     let tags: Vec<Value> = tags
         .into_iter()
         .map(|(k, v)| json!({"Key": k, "Value": v}))
@@ -592,7 +576,7 @@ pub(super) async fn put_image_tag_mutability(c: &Ctx<'_>) -> Result<Value> {
         .set_tag_mutability(&name, mode, &filters)
         .await?
     {
-        return Err(not_found(c, name.as_str()));
+        return Err(c.repository_not_found(name.as_str()));
     }
     let mut out = json!({
         "registryId": c.account(),
@@ -611,7 +595,7 @@ pub(super) async fn put_image_scanning_configuration(c: &Ctx<'_>) -> Result<Valu
     let scan_on_push = scanning(c)?
         .ok_or_else(|| EcrError::invalid("imageScanningConfiguration", "must not be null"))?;
     if !c.st.registry.set_scan_on_push(&name, scan_on_push).await? {
-        return Err(not_found(c, name.as_str()));
+        return Err(c.repository_not_found(name.as_str()));
     }
     Ok(json!({
         "registryId": c.account(),

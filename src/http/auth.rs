@@ -186,19 +186,27 @@ pub fn challenge(
     OciError::new(Code::Unauthorized, message).with_header(header::WWW_AUTHENTICATE, value)
 }
 
-/// The response to failed authentication on `/v2`.
-pub fn failure(auth: &Auth, realm: &str, f: AuthFailure, bearer: bool) -> OciError {
+/// The response to failed authentication on `/v2`: a retry hint when limited or unavailable,
+/// else the challenge (with `error="invalid_token"` when a bearer token was refused).
+pub fn failure(auth: &Auth, h: &HeaderMap, f: AuthFailure) -> OciError {
     match f {
         AuthFailure::RateLimited(d) => OciError::new(Code::TooManyRequests, f.to_string())
             .with_header(header::RETRY_AFTER, d.as_secs().max(1).to_string()),
         AuthFailure::Unavailable => OciError::new(Code::Unavailable, f.to_string())
             .with_header(header::RETRY_AFTER, "1".into()),
-        AuthFailure::Expired | AuthFailure::Invalid(_) => challenge(
-            auth,
-            realm,
-            None,
-            bearer.then_some("invalid_token"),
-            &f.to_string(),
-        ),
+        AuthFailure::Expired | AuthFailure::Invalid(_) => {
+            let bearer = h
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_whitespace().next())
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer"));
+            challenge(
+                auth,
+                &realm(auth, h),
+                None,
+                bearer.then_some("invalid_token"),
+                &f.to_string(),
+            )
+        }
     }
 }

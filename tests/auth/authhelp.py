@@ -16,17 +16,12 @@ import time
 import uuid
 
 import requests
+from ociimage import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, sha256  # noqa: F401  (re-exported)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 TIMEOUT = 30
 
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def repo_arn(name):
@@ -129,40 +124,6 @@ class Client:
 
 
 # ---- images ---------------------------------------------------------------------------------
-
-
-class Image:
-    """A minimal OCI image: config blob + one layer + manifest."""
-
-    def __init__(self, seed=None):
-        seed = seed or uuid.uuid4().hex
-        self.layer = f"layer {seed} ".encode() * 50
-        self.config = json.dumps({
-            "architecture": "amd64", "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [sha256(self.layer)]},
-            "config": {"Labels": {"seed": seed}},
-        }, sort_keys=True).encode()
-        self.manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": sha256(self.config), "size": len(self.config)},
-            "layers": [{"mediaType": OCI_LAYER, "digest": sha256(self.layer), "size": len(self.layer)}],
-        }, sort_keys=True).encode()
-
-    @property
-    def config_digest(self):
-        return sha256(self.config)
-
-    @property
-    def layer_digest(self):
-        return sha256(self.layer)
-
-    @property
-    def digest(self):
-        return sha256(self.manifest)
-
-    def blobs(self):
-        return [(self.config_digest, self.config), (self.layer_digest, self.layer)]
 
 
 def location(base, r):

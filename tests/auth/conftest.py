@@ -17,19 +17,6 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 sys.path.insert(0, HERE)
 
-
-def _pick_binary():
-    if os.environ.get("BERTH_BIN"):
-        return
-    release = os.path.join(ROOT, "target", "release", "berth")
-    debug = os.path.join(ROOT, "target", "debug", "berth")
-    candidates = [p for p in (release, debug) if os.path.exists(p)]
-    if candidates:
-        os.environ["BERTH_BIN"] = max(candidates, key=os.path.getmtime)
-
-
-_pick_binary()
-
 from berth_server import BerthServer  # noqa: E402
 import authhelp as ah  # noqa: E402
 

@@ -26,20 +26,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 sys.path.insert(0, HERE)
 
-
-def _pick_binary():
-    """Without BERTH_BIN, the newer of the release and debug builds."""
-    if os.environ.get("BERTH_BIN") or os.environ.get("REGISTRY_URL"):
-        return
-    root = os.path.dirname(os.path.dirname(HERE))
-    builds = [os.path.join(root, "target", p, "berth") for p in ("release", "debug")]
-    builds = [b for b in builds if os.path.exists(b)]
-    if builds:
-        os.environ["BERTH_BIN"] = max(builds, key=os.path.getmtime)
-
-
-_pick_binary()
-
 from berth_server import registry_from_env  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -23,6 +23,7 @@ import uuid
 AWS_CLI = os.environ.get("AWS_CLI") or ("/usr/bin/aws" if os.path.exists("/usr/bin/aws") else "aws")
 
 import requests
+from ociimage import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, sha256  # noqa: F401  (re-exported)
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 JSON_11 = "application/x-amz-json-1.1"
@@ -30,9 +31,6 @@ ACCOUNT = "000000000000"
 REGION = "us-east-1"
 TIMEOUT = 30
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 INVALID_REPO_POLICY = ("Invalid parameter at 'PolicyText' failed to satisfy constraint: "
                        "'Invalid repository policy provided")
@@ -374,35 +372,6 @@ def wait_known(server, key):
 def basic(user, password):
     return HeaderAuth("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
 
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class Image:
-    """A minimal OCI image: config blob + one layer + manifest."""
-
-    def __init__(self, seed=None):
-        seed = seed or uuid.uuid4().hex
-        self.layer = f"layer {seed} ".encode() * 50
-        self.config = json.dumps({
-            "architecture": "amd64", "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [sha256(self.layer)]},
-            "config": {"Labels": {"seed": seed}},
-        }, sort_keys=True).encode()
-        self.manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": sha256(self.config), "size": len(self.config)},
-            "layers": [{"mediaType": OCI_LAYER, "digest": sha256(self.layer), "size": len(self.layer)}],
-        }, sort_keys=True).encode()
-
-    @property
-    def digest(self):
-        return sha256(self.manifest)
-
-    def blobs(self):
-        return [(sha256(self.config), self.config), (sha256(self.layer), self.layer)]
 
 
 def v2(server, method, path, auth, **kw):

@@ -2,7 +2,8 @@
 
 Environment:
   REGISTRY_URL   use this running registry instead of starting one (e.g. http://127.0.0.1:5000)
-  BERTH_BIN      the berth binary to start (default: target/release/berth, then target/debug/berth)
+  BERTH_BIN      the berth binary to start (default: the newer of target/release/berth and
+                 target/debug/berth)
   BERTH_CONFIG   optional config file passed with --config
   REGISTRY_USER, REGISTRY_PASSWORD
                  credentials for REGISTRY_URL (a started server uses the administrator
@@ -31,10 +32,11 @@ def berth_bin():
     env = os.environ.get("BERTH_BIN")
     if env:
         return env
-    for profile in ("release", "debug"):
-        p = os.path.join(ROOT, "target", profile, "berth")
-        if os.path.exists(p):
-            return p
+    # The newer of the two builds: the one a developer just made.
+    builds = [os.path.join(ROOT, "target", p, "berth") for p in ("release", "debug")]
+    builds = [b for b in builds if os.path.exists(b)]
+    if builds:
+        return max(builds, key=os.path.getmtime)
     raise RuntimeError("no berth binary: run `cargo build --release` or set BERTH_BIN")
 
 

@@ -159,20 +159,17 @@ pub async fn base_any(
     } else if !st.auth.enabled() {
         base().await
     } else {
-        let realm = crate::http::auth::realm(&st.auth, &headers);
-        let bearer = header_str(&headers, &header::AUTHORIZATION)
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
         match crate::http::auth::authenticate(&st.auth, &headers, ip) {
             Ok((_, true)) => base().await,
             Ok((_, false)) => crate::http::auth::challenge(
                 &st.auth,
-                &realm,
+                &crate::http::auth::realm(&st.auth, &headers),
                 None,
                 None,
                 "authentication required",
             )
             .into_response(),
-            Err(f) => crate::http::auth::failure(&st.auth, &realm, f, bearer).into_response(),
+            Err(f) => crate::http::auth::failure(&st.auth, &headers, f).into_response(),
         }
     };
     r.headers_mut()
@@ -195,12 +192,7 @@ pub async fn dispatch(
     // body was read can be drained (see `drain`).
     let mut body = Some(body);
     let result = match crate::http::auth::authenticate(&st.auth, &headers, ip) {
-        Err(f) => {
-            let realm = crate::http::auth::realm(&st.auth, &headers);
-            let bearer = header_str(&headers, &header::AUTHORIZATION)
-                .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
-            Err(crate::http::auth::failure(&st.auth, &realm, f, bearer))
-        }
+        Err(f) => Err(crate::http::auth::failure(&st.auth, &headers, f)),
         Ok((caller, presented)) => {
             let who = Who {
                 auth: &st.auth,
