@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod ecr;
 pub mod http;
+pub mod lifecycle;
 pub mod metadata;
 pub mod oci;
 pub mod registry;
@@ -260,6 +261,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let janitor = tokio::spawn(janitor(self.registry.clone()));
+        let pulls = tokio::spawn(record_pulls(self.registry.clone()));
         let app = http::router(http::AppState {
             registry: self.registry.clone(),
             auth: self.auth.clone(),
@@ -277,10 +279,27 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         janitor.abort();
+        pulls.abort();
         for task in &self.background {
             task.abort();
         }
+        // The pulls noted since the last periodic flush.
+        if let Err(e) = self.registry.flush_pulls().await {
+            tracing::warn!(error = %e, "cannot record the last pull times");
+        }
         r
+    }
+}
+
+/// Write noted pull times periodically.
+async fn record_pulls(registry: Arc<Registry>) {
+    let mut tick = tokio::time::interval(registry::pulls::FLUSH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = registry.flush_pulls().await {
+            tracing::warn!(error = %e, "cannot record pull times; retrying");
+        }
     }
 }
 

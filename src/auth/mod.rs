@@ -66,6 +66,22 @@ pub enum Action {
     ListTagsForResource,
     PutImageTagMutability,
     PutImageScanningConfiguration,
+    ListImageReferrers,
+    PutLifecyclePolicy,
+    GetLifecyclePolicy,
+    DeleteLifecyclePolicy,
+    StartLifecyclePolicyPreview,
+    GetLifecyclePolicyPreview,
+    DescribeRegistry,
+    PutReplicationConfiguration,
+    GetRegistryScanningConfiguration,
+    PutRegistryScanningConfiguration,
+    BatchGetRepositoryScanningConfiguration,
+    GetAccountSetting,
+    PutAccountSetting,
+    StartImageScan,
+    DescribeImageScanFindings,
+    DescribeImageReplicationStatus,
 }
 
 impl Action {
@@ -96,6 +112,24 @@ impl Action {
             Action::ListTagsForResource => "ecr:ListTagsForResource",
             Action::PutImageTagMutability => "ecr:PutImageTagMutability",
             Action::PutImageScanningConfiguration => "ecr:PutImageScanningConfiguration",
+            Action::ListImageReferrers => "ecr:ListImageReferrers",
+            Action::PutLifecyclePolicy => "ecr:PutLifecyclePolicy",
+            Action::GetLifecyclePolicy => "ecr:GetLifecyclePolicy",
+            Action::DeleteLifecyclePolicy => "ecr:DeleteLifecyclePolicy",
+            Action::StartLifecyclePolicyPreview => "ecr:StartLifecyclePolicyPreview",
+            Action::GetLifecyclePolicyPreview => "ecr:GetLifecyclePolicyPreview",
+            Action::DescribeRegistry => "ecr:DescribeRegistry",
+            Action::PutReplicationConfiguration => "ecr:PutReplicationConfiguration",
+            Action::GetRegistryScanningConfiguration => "ecr:GetRegistryScanningConfiguration",
+            Action::PutRegistryScanningConfiguration => "ecr:PutRegistryScanningConfiguration",
+            Action::BatchGetRepositoryScanningConfiguration => {
+                "ecr:BatchGetRepositoryScanningConfiguration"
+            }
+            Action::GetAccountSetting => "ecr:GetAccountSetting",
+            Action::PutAccountSetting => "ecr:PutAccountSetting",
+            Action::StartImageScan => "ecr:StartImageScan",
+            Action::DescribeImageScanFindings => "ecr:DescribeImageScanFindings",
+            Action::DescribeImageReplicationStatus => "ecr:DescribeImageReplicationStatus",
         }
     }
 
@@ -107,7 +141,8 @@ impl Action {
             | Action::GetDownloadUrlForLayer
             | Action::ListImages
             | Action::DescribeImages
-            | Action::DescribeRepositories => &[Pull],
+            | Action::DescribeRepositories
+            | Action::ListImageReferrers => &[Pull],
             // Clients check layer existence while pushing as well as pulling.
             Action::BatchCheckLayerAvailability => &[Pull, Push],
             Action::InitiateLayerUpload
@@ -129,7 +164,22 @@ impl Action {
             | Action::UntagResource
             | Action::ListTagsForResource
             | Action::PutImageTagMutability
-            | Action::PutImageScanningConfiguration => &[],
+            | Action::PutImageScanningConfiguration
+            | Action::PutLifecyclePolicy
+            | Action::GetLifecyclePolicy
+            | Action::DeleteLifecyclePolicy
+            | Action::StartLifecyclePolicyPreview
+            | Action::GetLifecyclePolicyPreview
+            | Action::DescribeRegistry
+            | Action::PutReplicationConfiguration
+            | Action::GetRegistryScanningConfiguration
+            | Action::PutRegistryScanningConfiguration
+            | Action::BatchGetRepositoryScanningConfiguration
+            | Action::GetAccountSetting
+            | Action::PutAccountSetting
+            | Action::StartImageScan
+            | Action::DescribeImageScanFindings
+            | Action::DescribeImageReplicationStatus => &[],
         }
     }
 }
@@ -864,6 +914,7 @@ impl Auth {
             access: Vec::new(),
             pid: Some(p.id.clone()),
             akid: caller.access_key.clone(),
+            blob: None,
         };
         let token = self.sign(&claims)?;
         Ok((token, claims.exp))
@@ -1334,6 +1385,7 @@ impl Auth {
             access,
             pid: caller.principal.as_ref().map(|p| p.id.clone()),
             akid: caller.access_key.clone(),
+            blob: None,
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -1341,6 +1393,77 @@ impl Auth {
             expires_in: self.settings.token_ttl,
             issued_at: now,
         })
+    }
+
+    /// A token for a `GetDownloadUrlForLayer` URL: pull of one blob of one repository, for
+    /// `ttl` seconds, on behalf of `caller` (whose permissions are evaluated again when it is
+    /// used). Returns the token and its expiry (Unix seconds).
+    pub fn issue_download_token(
+        &self,
+        caller: &Caller,
+        repository: &RepositoryName,
+        digest: &str,
+        ttl: i64,
+    ) -> Result<(String, i64), AuthError> {
+        let now = now_secs();
+        let claims = Claims {
+            iss: self.settings.issuer().into(),
+            sub: caller
+                .principal
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            aud: token::DOWNLOAD_AUDIENCE.into(),
+            exp: now + ttl,
+            nbf: now,
+            iat: now,
+            jti: crypto::random_token(12)?,
+            access: vec![Access::repository(repository, &[ScopeAction::Pull])],
+            pid: caller.principal.as_ref().map(|p| p.id.clone()),
+            akid: caller.access_key.clone(),
+            blob: Some(digest.to_owned()),
+        };
+        Ok((self.sign(&claims)?, claims.exp))
+    }
+
+    /// The caller behind a download token, and the repository and blob it is good for.
+    pub fn download_caller(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+    ) -> Result<(Caller, RepositoryName, String), AuthFailure> {
+        self.check_limits(source, None)?;
+        let snap = self.snapshot();
+        let claims = match token::verify(
+            token,
+            &snap.signing,
+            self.settings.issuer(),
+            token::DOWNLOAD_AUDIENCE,
+        ) {
+            Ok(c) => c,
+            Err(TokenError::Expired) => return Err(AuthFailure::Expired),
+            Err(TokenError::Invalid) => {
+                self.record_failure(source, None);
+                return Err(AuthFailure::Invalid("the download URL is not valid"));
+            }
+        };
+        let (Some(blob), [access]) = (claims.blob.clone(), claims.access.as_slice()) else {
+            return Err(AuthFailure::Invalid("the download URL is not valid"));
+        };
+        let repository: RepositoryName = access
+            .name
+            .parse()
+            .map_err(|_| AuthFailure::Invalid("the download URL is not valid"))?;
+        let principal = self.live_principal(&snap, &claims)?;
+        let caller = Caller {
+            principal,
+            access_key: claims.akid.clone(),
+            token_access: Some(Arc::new(claims.access)),
+            source,
+            secure: false,
+            expires_at: None,
+        };
+        Ok((caller, repository, blob))
     }
 
     /// May a token carry `action` on `name`? If the caller may perform any of the operations

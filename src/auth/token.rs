@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// The audience of login passwords: never the registry's service name, so a login password
 /// is not a bearer token and a bearer token is not a login password.
 pub const LOGIN_AUDIENCE: &str = "urn:berth:login";
+/// The audience of the tokens in `GetDownloadUrlForLayer` URLs: one blob, pull only.
+pub const DOWNLOAD_AUDIENCE: &str = "urn:berth:download";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -29,6 +31,9 @@ pub struct Claims {
     /// The access key the caller authenticated with: disabling it ends its tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub akid: Option<String>,
+    /// A download token's one blob (its digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
 }
 
 /// A token signing key.
@@ -138,6 +143,7 @@ mod tests {
             }],
             pid: Some("p".into()),
             akid: None,
+            blob: None,
         }
     }
 

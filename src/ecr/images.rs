@@ -33,12 +33,13 @@ pub(super) fn registry_error(c: &Ctx<'_>, name: &RepositoryName, e: RegistryErro
 // ---- image identifiers ------------------------------------------------------------------
 
 /// A parsed identifier, or the failure code and reason to report for it.
-type ParsedId = std::result::Result<(Option<Digest>, Option<Tag>), (&'static str, String)>;
+pub(super) type ParsedId =
+    std::result::Result<(Option<Digest>, Option<Tag>), (&'static str, String)>;
 
 /// One `ImageIdentifier` of a request, as given (echoed in results) and as parsed.
-struct ImageId {
-    echo: Value,
-    parsed: ParsedId,
+pub(super) struct ImageId {
+    pub(super) echo: Value,
+    pub(super) parsed: ParsedId,
 }
 
 fn image_id(v: &Value) -> Result<ImageId> {
@@ -125,7 +126,7 @@ fn check_tag_length(member: &str, tag: &str) -> Result<()> {
 }
 
 /// `imageIds`: 1–100 identifiers.
-fn image_ids(c: &Ctx<'_>) -> Result<Option<Vec<ImageId>>> {
+pub(super) fn image_ids(c: &Ctx<'_>) -> Result<Option<Vec<ImageId>>> {
     let Some(ids) = list(c, "imageIds")? else {
         return Ok(None);
     };
@@ -373,6 +374,9 @@ fn detail(c: &Ctx<'_>, name: &RepositoryName, img: &ImageRecord) -> Value {
     if !img.tags.is_empty() {
         d["imageTags"] = json!(img.tags);
     }
+    if let Some(t) = img.last_pulled_at {
+        d["lastRecordedPullTime"] = json!(t as f64 / 1000.0);
+    }
     if let Some(a) = &img.artifact_type {
         d["artifactMediaType"] = json!(a);
     }
@@ -563,6 +567,8 @@ pub(super) async fn batch_get_image(c: &Ctx<'_>) -> Result<Value> {
                         continue;
                     }
                 }
+                // BatchGetImage is how the ECR API pulls (ECR records it as a pull).
+                c.st.registry.record_pull(&name, &m.digest);
                 let tag = id.echo.get("imageTag").and_then(Value::as_str);
                 images.push(image_json(
                     c,
@@ -843,4 +849,155 @@ pub(super) async fn batch_check_layer_availability(c: &Ctx<'_>) -> Result<Value>
         }
     }
     Ok(json!({ "layers": layers, "failures": failures }))
+}
+
+// ---- ListImageReferrers -----------------------------------------------------------------
+
+const REFERRERS_TOKEN: &str = "berth-referrers:";
+const REFERRERS_PAGE: i64 = 20;
+const REFERRERS_MAX: i64 = 50;
+
+/// The manifests in the repository whose `subject` is `subjectId.imageDigest` (what
+/// `/v2/<name>/referrers/<digest>` lists), by digest, `filter.artifactTypes` (any of up to 5)
+/// applied; 20 per page unless `maxResults` (≤ 50) says otherwise.
+pub(super) async fn list_image_referrers(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&[
+        "registryId",
+        "repositoryName",
+        "subjectId",
+        "filter",
+        "nextToken",
+        "maxResults",
+    ])?;
+    let name = c.existing_repository(Action::ListImageReferrers).await?;
+    let subject = structure(c, "subjectId", &["imageDigest"])?
+        .ok_or_else(|| EcrError::invalid("subjectId", "must not be null"))?;
+    let subject: Digest = match subject.get("imageDigest") {
+        Some(Value::String(d)) => d.parse().map_err(|_| {
+            EcrError::invalid(
+                "subjectId.imageDigest",
+                "must satisfy regular expression '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
+            )
+        })?,
+        None | Some(Value::Null) => {
+            return Err(EcrError::invalid(
+                "subjectId.imageDigest",
+                "must not be null",
+            ))
+        }
+        Some(_) => return Err(serialization("imageDigest must be a string")),
+    };
+    let mut types: Option<Vec<String>> = None;
+    let mut active = true;
+    if let Some(f) = structure(c, "filter", &["artifactTypes", "artifactStatus"])? {
+        match f.get("artifactTypes") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) => {
+                if a.len() > 5 {
+                    return Err(EcrError::invalid(
+                        "filter.artifactTypes",
+                        "must have length less than or equal to 5",
+                    ));
+                }
+                let mut v = Vec::new();
+                for t in a {
+                    match t.as_str() {
+                        Some(t) if (1..=255).contains(&t.len()) => v.push(t.to_owned()),
+                        Some(_) => {
+                            return Err(EcrError::invalid(
+                                "filter.artifactTypes.member",
+                                "must have length between 1 and 255",
+                            ))
+                        }
+                        None => return Err(serialization("artifactTypes must hold strings")),
+                    }
+                }
+                types = Some(v);
+            }
+            Some(_) => return Err(serialization("artifactTypes must be a list")),
+        }
+        match f.get("artifactStatus") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => match s.as_str() {
+                "ACTIVE" | "ANY" => {}
+                // Nothing here is ever archived.
+                "ARCHIVED" | "ACTIVATING" => active = false,
+                _ => {
+                    return Err(EcrError::invalid(
+                        "filter.artifactStatus",
+                        "must satisfy enum value set: [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
+                    ))
+                }
+            },
+            Some(_) => return Err(serialization("artifactStatus must be a string")),
+        }
+    }
+    let limit = match c.input.get("maxResults") {
+        None | Some(Value::Null) => REFERRERS_PAGE,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(n) if (1..=REFERRERS_MAX).contains(&n) => n,
+            _ => return Err(EcrError::invalid("maxResults", "must be between 1 and 50")),
+        },
+        Some(_) => return Err(serialization("maxResults must be an integer")),
+    } as usize;
+    let after = match c.string("nextToken")? {
+        None => None,
+        Some(t) => {
+            let (d, rest) = decode_token(REFERRERS_TOKEN, "ListImageReferrers", t)?;
+            if !rest.is_empty() {
+                return Err(EcrError::invalid(
+                    "nextToken",
+                    "must be a nextToken returned by a previous ListImageReferrers call",
+                ));
+            }
+            Some(d)
+        }
+    };
+    let mut referrers = if active {
+        c.st.registry
+            .referrers(&name, &subject, None)
+            .await
+            .map_err(|e| registry_error(c, &name, e))?
+    } else {
+        Vec::new()
+    };
+    if let Some(t) = &types {
+        referrers.retain(|r| r.artifact_type.as_ref().is_some_and(|a| t.contains(a)));
+    }
+    referrers.sort_by(|a, b| a.digest.cmp(&b.digest));
+    if let Some(after) = &after {
+        referrers.retain(|r| &r.digest > after);
+    }
+    let more = referrers.len() > limit;
+    referrers.truncate(limit);
+    let items: Vec<Value> = referrers
+        .iter()
+        .map(|r| {
+            let mut v = json!({
+                "digest": r.digest,
+                "mediaType": r.media_type,
+                "size": r.size,
+                "artifactStatus": "ACTIVE",
+            });
+            if let Some(a) = &r.artifact_type {
+                v["artifactType"] = json!(a);
+            }
+            if let Some(a) = r
+                .annotations
+                .as_deref()
+                .and_then(|a| serde_json::from_str::<Value>(a).ok())
+                .filter(Value::is_object)
+            {
+                v["annotations"] = a;
+            }
+            v
+        })
+        .collect();
+    let mut out = json!({ "referrers": items });
+    if more {
+        if let Some(last) = referrers.last() {
+            out["nextToken"] = json!(encode_token(REFERRERS_TOKEN, &last.digest, ""));
+        }
+    }
+    Ok(out)
 }

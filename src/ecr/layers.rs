@@ -1,5 +1,6 @@
 //! Layer uploads through the API: InitiateLayerUpload, UploadLayerPart and CompleteLayerUpload,
-//! on the registry's own uploads (the ones `/v2` uses), so a blob uploaded either way is one blob.
+//! on the registry's own uploads (the ones `/v2` uses), so a blob uploaded either way is one blob;
+//! and downloads: GetDownloadUrlForLayer.
 //!
 //! Not enforced: the 5 MiB minimum for non-final parts (`LayerPartTooSmallException`).
 
@@ -16,6 +17,9 @@ use serde_json::{json, Value};
 const PART_SIZE: u64 = 10 * 1024 * 1024;
 /// The model's limit for `layerPartBlob`.
 const MAX_PART: usize = 20 * 1024 * 1024;
+/// How long a `GetDownloadUrlForLayer` URL signed by this registry works, in seconds (a URL
+/// presigned by the object store has the expiry `storage.redirect_ttl_secs` gives it).
+const DOWNLOAD_TTL: i64 = 3600;
 
 fn upload_not_found(c: &Ctx<'_>, name: &RepositoryName, id: &str) -> EcrError {
     EcrError::new(
@@ -203,4 +207,48 @@ pub(super) async fn complete_layer_upload(c: &Ctx<'_>) -> Result<Value> {
         Err(RegistryError::UploadUnknown) => Err(upload_not_found(c, &name, id)),
         Err(e) => Err(registry_error(c, &name, e)),
     }
+}
+
+/// A URL that a bare GET (no credentials) can fetch the blob from, `Range` honoured: the
+/// object store's presigned URL when blob downloads are redirected there, else
+/// `<endpoint>/download/<token>` with a token this registry signs for this one blob, the
+/// caller and `DOWNLOAD_TTL`.
+pub(super) async fn get_download_url_for_layer(c: &Ctx<'_>) -> Result<Value> {
+    c.allow_only(&["registryId", "repositoryName", "layerDigest"])?;
+    let name = c
+        .existing_repository(Action::GetDownloadUrlForLayer)
+        .await?;
+    let text = c.required("layerDigest")?;
+    let digest: Digest = text.parse().map_err(|_| {
+        EcrError::invalid(
+            "layerDigest",
+            "must satisfy regular expression '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
+        )
+    })?;
+    let blob = match c.st.registry.stat_blob(&name, &digest).await {
+        Ok(b) => b,
+        Err(RegistryError::BlobUnknown) => {
+            return Err(EcrError::new(
+                "LayersNotFoundException",
+                format!(
+                    "The layer with digest '{digest}' does not exist in the repository with name '{name}' in the registry with id '{}'",
+                    c.account()
+                ),
+            ))
+        }
+        Err(e) => return Err(registry_error(c, &name, e)),
+    };
+    let url = match c.st.registry.blob_redirect(&blob).await? {
+        Some(url) => url,
+        None => {
+            let (token, _) = c.auth().issue_download_token(
+                c.caller,
+                &name,
+                &digest.to_string(),
+                DOWNLOAD_TTL,
+            )?;
+            format!("{}/download/{token}", c.proxy_endpoint())
+        }
+    };
+    Ok(json!({"downloadUrl": url, "layerDigest": digest.to_string()}))
 }

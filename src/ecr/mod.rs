@@ -4,6 +4,8 @@
 
 mod images;
 mod layers;
+mod lifecycle;
+mod registry;
 mod repositories;
 pub mod sigv4;
 
@@ -226,6 +228,36 @@ async fn call(
         "PutImageScanningConfiguration" => {
             repositories::put_image_scanning_configuration(&ctx).await
         }
+        "GetDownloadUrlForLayer" => layers::get_download_url_for_layer(&ctx).await,
+        "ListImageReferrers" => images::list_image_referrers(&ctx).await,
+        "PutLifecyclePolicy" => lifecycle::put_lifecycle_policy(&ctx).await,
+        "GetLifecyclePolicy" => lifecycle::get_lifecycle_policy(&ctx).await,
+        "DeleteLifecyclePolicy" => lifecycle::delete_lifecycle_policy(&ctx).await,
+        "StartLifecyclePolicyPreview" => lifecycle::start_lifecycle_policy_preview(&ctx).await,
+        "GetLifecyclePolicyPreview" => lifecycle::get_lifecycle_policy_preview(&ctx).await,
+        "DescribeRegistry" => registry::describe_registry(&ctx).await,
+        "PutReplicationConfiguration" => registry::put_replication_configuration(&ctx).await,
+        "GetRegistryScanningConfiguration" => {
+            registry::get_registry_scanning_configuration(&ctx).await
+        }
+        "PutRegistryScanningConfiguration" => {
+            registry::put_registry_scanning_configuration(&ctx).await
+        }
+        "BatchGetRepositoryScanningConfiguration" => {
+            registry::batch_get_repository_scanning_configuration(&ctx).await
+        }
+        "GetAccountSetting" => registry::get_account_setting(&ctx).await,
+        "PutAccountSetting" => registry::put_account_setting(&ctx).await,
+        "StartImageScan" => registry::image_scanning(&ctx, Action::StartImageScan).await,
+        "DescribeImageScanFindings" => {
+            registry::image_scanning(&ctx, Action::DescribeImageScanFindings).await
+        }
+        "DescribeImageReplicationStatus" => registry::image_replication_status(&ctx).await,
+        "CreatePullThroughCacheRule"
+        | "DeletePullThroughCacheRule"
+        | "DescribePullThroughCacheRules"
+        | "UpdatePullThroughCacheRule"
+        | "ValidatePullThroughCacheRule" => registry::pull_through_cache(),
         other => Err(EcrError::new(
             "UnknownOperationException",
             format!(

@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", any(distribution::base_any))
         .route("/v2/{*rest}", any(distribution::dispatch))
         .route("/token", get(token::get_token).post(token::post_token))
+        // GetDownloadUrlForLayer URLs.
+        .route("/download/{token}", any(distribution::download))
         // The Amazon ECR API (AWS JSON 1.1, every operation a POST to /).
         .route(
             "/",

@@ -372,6 +372,10 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         self.inner.referrers(repo, subject).await
     }
 
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()> {
+        self.inner.record_pulls(pulls).await
+    }
+
     async fn list_images(
         &self,
         repo: &RepositoryName,
@@ -453,6 +457,39 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         keys: &[String],
     ) -> MetaResult<bool> {
         self.inner.delete_resource_tags(repo, keys).await
+    }
+
+    async fn registry_setting(&self, name: &str) -> MetaResult<Option<String>> {
+        self.inner.registry_setting(name).await
+    }
+    async fn put_registry_setting(&self, name: &str, value: &str, now: i64) -> MetaResult<()> {
+        self.inner.put_registry_setting(name, value, now).await
+    }
+    async fn lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>> {
+        self.inner.lifecycle_policy(repo).await
+    }
+    async fn set_lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+        text: Option<&str>,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>> {
+        self.inner.set_lifecycle_policy(repo, text).await
+    }
+    async fn put_lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+        preview: &LifecyclePreviewRecord,
+    ) -> MetaResult<bool> {
+        self.inner.put_lifecycle_preview(repo, preview).await
+    }
+    async fn lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<LifecyclePreviewRecord>> {
+        self.inner.lifecycle_preview(repo).await
     }
 }
 

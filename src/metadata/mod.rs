@@ -113,8 +113,20 @@ pub struct ImageRecord {
     pub size: u64,
     /// Unix milliseconds of the last push.
     pub pushed_at: i64,
+    /// Unix milliseconds of the last recorded pull (recorded in batches: see `record_pulls`).
+    pub last_pulled_at: Option<i64>,
+    /// An index in the repository lists it (it goes when the index goes).
+    pub in_index: bool,
     /// Sorted.
     pub tags: Vec<String>,
+}
+
+/// A manifest pulled at a time (Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    pub repository: String,
+    pub digest: String,
+    pub at: i64,
 }
 
 /// Whether tags may be moved to another manifest (ECR's `imageTagMutability`).
@@ -272,6 +284,12 @@ pub(crate) const REPOSITORY_COLUMNS: &str = "name, created_at, tag_mutability, \
 
 pub(crate) type RepositoryColumns = (String, i64, String, String, bool, String, Option<String>);
 
+pub(crate) fn lifecycle_record(
+    (text, evaluated_at): (Option<String>, Option<i64>),
+) -> Option<LifecyclePolicyRecord> {
+    text.map(|text| LifecyclePolicyRecord { text, evaluated_at })
+}
+
 pub(crate) fn repository_record(c: RepositoryColumns) -> MetaResult<RepositoryRecord> {
     let (name, created_at, mutability, exclusions, scan_on_push, encryption_type, kms_key) = c;
     let pushed = push_settings(&mutability, &exclusions)?;
@@ -301,6 +319,25 @@ pub enum ResourceTagsOutcome {
     NotFound,
     /// The repository would carry more than `MAX_RESOURCE_TAGS`.
     TooMany,
+}
+
+/// A repository's lifecycle policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecyclePolicyRecord {
+    pub text: String,
+    /// Unix milliseconds of the last lifecycle run that evaluated it.
+    pub evaluated_at: Option<i64>,
+}
+
+/// A repository's last lifecycle policy preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecyclePreviewRecord {
+    pub policy_text: String,
+    pub status: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// The results, as the ECR layer serialised them.
+    pub results: String,
 }
 
 /// Resource tags a repository may carry.
@@ -396,6 +433,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> MetaResult<Option<std::sync::Arc<Vec<String>>>>;
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest)
         -> MetaResult<Vec<Referrer>>;
+    /// Record pull times in one transaction; a time never moves backwards, and manifests
+    /// deleted meanwhile are skipped.
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()>;
     /// Manifests whose digest is `from` or after it, sorted by digest, at most `limit`, each
     /// with its tags (untagged ones too); `None` if the repository does not exist.
     async fn list_images(
@@ -456,6 +496,35 @@ pub trait MetadataStore: Send + Sync + 'static {
         repo: &RepositoryName,
         keys: &[String],
     ) -> MetaResult<bool>;
+
+    // ---- registry configuration and lifecycle policies -----------------------------------
+
+    /// A registry-wide configuration document.
+    async fn registry_setting(&self, name: &str) -> MetaResult<Option<String>>;
+    async fn put_registry_setting(&self, name: &str, value: &str, now: i64) -> MetaResult<()>;
+    /// The repository's lifecycle policy; the outer `None` if the repository does not exist.
+    async fn lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>>;
+    /// Set (`Some`) or remove (`None`) the lifecycle policy, returning the one it replaces;
+    /// the outer `None` if the repository does not exist.
+    async fn set_lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+        text: Option<&str>,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>>;
+    /// Replace the repository's preview; false if the repository does not exist.
+    async fn put_lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+        preview: &LifecyclePreviewRecord,
+    ) -> MetaResult<bool>;
+    /// The repository's last preview (`None` if none or no repository).
+    async fn lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<LifecyclePreviewRecord>>;
 }
 
 #[cfg(test)]

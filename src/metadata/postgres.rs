@@ -1092,6 +1092,27 @@ impl MetadataStore for PostgresStore {
             .collect())
     }
 
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()> {
+        // One statement for the batch: arrays of names, digests and times, unnested.
+        let names: Vec<&str> = pulls.iter().map(|p| p.repository.as_str()).collect();
+        let digests: Vec<&str> = pulls.iter().map(|p| p.digest.as_str()).collect();
+        let times: Vec<i64> = pulls.iter().map(|p| p.at).collect();
+        sqlx::query(
+            "UPDATE manifests m SET last_pulled_at = p.at
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS p(name, digest, at)
+             JOIN repositories r ON r.name = p.name
+             WHERE m.repository_id = r.id AND m.digest = p.digest
+               AND (m.last_pulled_at IS NULL OR m.last_pulled_at < p.at)",
+        )
+        .bind(&names)
+        .bind(&digests)
+        .bind(&times)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
     async fn list_images(
         &self,
         repo: &RepositoryName,
@@ -1105,9 +1126,21 @@ impl MetadataStore for PostgresStore {
             .map_err(err)?;
         let Some(id) = id else { return Ok(None) };
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(String, String, Option<String>, i64, i64, Vec<String>)> = sqlx::query_as(
+        let rows: Vec<(
+            String,
+            String,
+            Option<String>,
+            i64,
+            i64,
+            Option<i64>,
+            bool,
+            Vec<String>,
+        )> = sqlx::query_as(
             "SELECT m.digest, m.media_type, m.artifact_type,
-                m.total_size - octet_length(m.content), m.pushed_at, ARRAY(SELECT t.name FROM tags t
+                m.total_size - octet_length(m.content), m.pushed_at, m.last_pulled_at,
+                EXISTS(SELECT 1 FROM manifest_children c
+                       WHERE c.repository_id = m.repository_id AND c.child_digest = m.digest),
+                ARRAY(SELECT t.name FROM tags t
                       WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest
                       ORDER BY t.name)
              FROM manifests m WHERE m.repository_id = $1 AND m.digest >= $2
@@ -1122,12 +1155,23 @@ impl MetadataStore for PostgresStore {
         Ok(Some(
             rows.into_iter()
                 .map(
-                    |(digest, media_type, artifact_type, size, pushed_at, tags)| ImageRecord {
+                    |(
+                        digest,
+                        media_type,
+                        artifact_type,
+                        size,
+                        pushed_at,
+                        last_pulled_at,
+                        in_index,
+                        tags,
+                    )| ImageRecord {
                         digest,
                         media_type,
                         artifact_type,
                         size: size as u64,
                         pushed_at,
+                        last_pulled_at,
+                        in_index,
                         tags,
                     },
                 )
@@ -1263,5 +1307,112 @@ impl MetadataStore for PostgresStore {
         .await
         .map_err(err)?;
         Ok(found.is_some())
+    }
+
+    async fn registry_setting(&self, name: &str) -> MetaResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM registry_settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn put_registry_setting(&self, name: &str, value: &str, now: i64) -> MetaResult<()> {
+        sqlx::query(
+            "INSERT INTO registry_settings (name, value, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>> {
+        let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT lifecycle_policy, lifecycle_evaluated_at FROM repositories WHERE name = $1",
+        )
+        .bind(repo.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(row.map(lifecycle_record))
+    }
+
+    async fn set_lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+        text: Option<&str>,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT lifecycle_policy, lifecycle_evaluated_at FROM repositories WHERE name = $1 FOR UPDATE",
+        )
+        .bind(repo.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        let Some(row) = row else { return Ok(None) };
+        sqlx::query(
+            "UPDATE repositories SET lifecycle_policy = $1, lifecycle_evaluated_at = NULL WHERE name = $2",
+        )
+        .bind(text)
+        .bind(repo.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(Some(lifecycle_record(row)))
+    }
+
+    async fn put_lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+        preview: &LifecyclePreviewRecord,
+    ) -> MetaResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO lifecycle_previews (repository_id, policy_text, status, started_at, results)
+             SELECT id, $1, $2, $3, $4 FROM repositories WHERE name = $5
+             ON CONFLICT (repository_id) DO UPDATE SET policy_text = excluded.policy_text,
+                status = excluded.status, started_at = excluded.started_at, results = excluded.results",
+        )
+        .bind(&preview.policy_text)
+        .bind(&preview.status)
+        .bind(preview.started_at)
+        .bind(&preview.results)
+        .bind(repo.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<LifecyclePreviewRecord>> {
+        let row: Option<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT p.policy_text, p.status, p.started_at, p.results
+             FROM lifecycle_previews p JOIN repositories r ON r.id = p.repository_id
+             WHERE r.name = $1",
+        )
+        .bind(repo.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(row.map(
+            |(policy_text, status, started_at, results)| LifecyclePreviewRecord {
+                policy_text,
+                status,
+                started_at,
+                results,
+            },
+        ))
     }
 }

@@ -633,6 +633,25 @@ impl MetadataStore for SqliteStore {
             .collect())
     }
 
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        for p in pulls {
+            sqlx::query(
+                "UPDATE manifests SET last_pulled_at = ?
+                 WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?
+                   AND (last_pulled_at IS NULL OR last_pulled_at < ?)",
+            )
+            .bind(p.at)
+            .bind(&p.repository)
+            .bind(&p.digest)
+            .bind(p.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
     async fn list_images(
         &self,
         repo: &RepositoryName,
@@ -647,7 +666,10 @@ impl MetadataStore for SqliteStore {
         let Some(id) = id else { return Ok(None) };
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.artifact_type, m.total_size - length(m.content),
-                m.pushed_at, (SELECT json_group_array(name) FROM
+                m.pushed_at, m.last_pulled_at,
+                EXISTS(SELECT 1 FROM manifest_children c
+                       WHERE c.repository_id = m.repository_id AND c.child_digest = m.digest),
+                (SELECT json_group_array(name) FROM
                    (SELECT t.name FROM tags t
                     WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest
                     ORDER BY t.name))
@@ -662,13 +684,15 @@ impl MetadataStore for SqliteStore {
         .map_err(err)?;
         rows.into_iter()
             .map(|r| {
-                let tags: String = r.get(5);
+                let tags: String = r.get(7);
                 Ok(ImageRecord {
                     digest: r.get(0),
                     media_type: r.get(1),
                     artifact_type: r.get(2),
                     size: r.get::<i64, _>(3) as u64,
                     pushed_at: r.get(4),
+                    last_pulled_at: r.get(5),
+                    in_index: r.get(6),
                     tags: serde_json::from_str(&tags)
                         .map_err(|e| MetaError::Internal(format!("image tags: {e}")))?,
                 })
@@ -864,6 +888,113 @@ impl MetadataStore for SqliteStore {
         }
         tx.commit().await.map_err(err)?;
         Ok(true)
+    }
+
+    async fn registry_setting(&self, name: &str) -> MetaResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM registry_settings WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(err)
+    }
+
+    async fn put_registry_setting(&self, name: &str, value: &str, now: i64) -> MetaResult<()> {
+        sqlx::query(
+            "INSERT INTO registry_settings (name, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>> {
+        let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT lifecycle_policy, lifecycle_evaluated_at FROM repositories WHERE name = ?1",
+        )
+        .bind(repo.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(err)?;
+        Ok(row.map(lifecycle_record))
+    }
+
+    async fn set_lifecycle_policy(
+        &self,
+        repo: &RepositoryName,
+        text: Option<&str>,
+    ) -> MetaResult<Option<Option<LifecyclePolicyRecord>>> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT lifecycle_policy, lifecycle_evaluated_at FROM repositories WHERE name = ?1",
+        )
+        .bind(repo.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        let Some(row) = row else { return Ok(None) };
+        sqlx::query(
+            "UPDATE repositories SET lifecycle_policy = ?1, lifecycle_evaluated_at = NULL WHERE name = ?2",
+        )
+        .bind(text)
+        .bind(repo.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(Some(lifecycle_record(row)))
+    }
+
+    async fn put_lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+        preview: &LifecyclePreviewRecord,
+    ) -> MetaResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO lifecycle_previews (repository_id, policy_text, status, started_at, results)
+             SELECT id, ?1, ?2, ?3, ?4 FROM repositories WHERE name = ?5
+             ON CONFLICT (repository_id) DO UPDATE SET policy_text = excluded.policy_text,
+                status = excluded.status, started_at = excluded.started_at, results = excluded.results",
+        )
+        .bind(&preview.policy_text)
+        .bind(&preview.status)
+        .bind(preview.started_at)
+        .bind(&preview.results)
+        .bind(repo.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn lifecycle_preview(
+        &self,
+        repo: &RepositoryName,
+    ) -> MetaResult<Option<LifecyclePreviewRecord>> {
+        let row: Option<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT p.policy_text, p.status, p.started_at, p.results
+             FROM lifecycle_previews p JOIN repositories r ON r.id = p.repository_id
+             WHERE r.name = ?1",
+        )
+        .bind(repo.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(err)?;
+        Ok(row.map(
+            |(policy_text, status, started_at, results)| LifecyclePreviewRecord {
+                policy_text,
+                status,
+                started_at,
+                results,
+            },
+        ))
     }
 }
 

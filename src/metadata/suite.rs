@@ -142,6 +142,17 @@ pub async fn run(store: &dyn MetadataStore) {
     assert!(
         matches!(store.delete_manifest(&repo, &md).await.unwrap(), DeleteOutcome::Referenced(p) if p == id.to_string())
     );
+    // Image listings say which manifests an index lists.
+    let listed = store.list_images(&repo, None, 100).await.unwrap().unwrap();
+    let in_index = |d: &Digest| {
+        listed
+            .iter()
+            .find(|i| i.digest == d.to_string())
+            .unwrap()
+            .in_index
+    };
+    assert!(in_index(&md));
+    assert!(!in_index(&id));
 
     // Referrers.
     let rbytes = image_manifest(&d(1), &d(2), Some(&md));
@@ -364,6 +375,7 @@ pub async fn run(store: &dyn MetadataStore) {
 
     repositories(store).await;
     images(store).await;
+    settings_and_lifecycle(store).await;
 }
 
 async fn push(
@@ -644,6 +656,7 @@ async fn images(store: &dyn MetadataStore) {
     assert_eq!(ia.artifact_type.as_deref(), Some("application/x.test"));
     let ib = all.iter().find(|i| i.digest == b.to_string()).unwrap();
     assert!(ib.tags.is_empty());
+    assert!(!ia.in_index && !ib.in_index);
     // `from` is inclusive; `limit` caps the page.
     let page = store
         .list_images(&repo, Some(&want[1]), 10)
@@ -655,4 +668,134 @@ async fn images(store: &dyn MetadataStore) {
     let first = store.list_images(&repo, None, 1).await.unwrap().unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].digest, want[0]);
+
+    // Pull times: recorded in a batch, never moving backwards; unknown manifests skipped.
+    assert_eq!(ia.last_pulled_at, None);
+    let pull = |digest: &str, at: i64| Pull {
+        repository: repo.to_string(),
+        digest: digest.to_owned(),
+        at,
+    };
+    store
+        .record_pulls(&[
+            pull(&a.to_string(), 5_000),
+            pull(&b.to_string(), 6_000),
+            pull(&d(99).to_string(), 7_000),
+            Pull {
+                repository: "suite/nowhere".into(),
+                ..pull(&a.to_string(), 8_000)
+            },
+        ])
+        .await
+        .unwrap();
+    store
+        .record_pulls(&[pull(&a.to_string(), 4_000)])
+        .await
+        .unwrap();
+    store.record_pulls(&[]).await.unwrap();
+    let all = store.list_images(&repo, None, 10).await.unwrap().unwrap();
+    let pulled = |d: &Digest| {
+        all.iter()
+            .find(|i| i.digest == d.to_string())
+            .unwrap()
+            .last_pulled_at
+    };
+    assert_eq!(pulled(&a), Some(5_000));
+    assert_eq!(pulled(&b), Some(6_000));
+}
+
+/// Registry settings, lifecycle policies and previews: stored, replaced, removed with the
+/// repository.
+async fn settings_and_lifecycle(store: &dyn MetadataStore) {
+    assert_eq!(store.registry_setting("suite").await.unwrap(), None);
+    store.put_registry_setting("suite", "{}", 1).await.unwrap();
+    store
+        .put_registry_setting("suite", r#"{"a":1}"#, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.registry_setting("suite").await.unwrap().as_deref(),
+        Some(r#"{"a":1}"#)
+    );
+
+    let repo: RepositoryName = "suite/lifecycle".parse().unwrap();
+    assert_eq!(store.lifecycle_policy(&repo).await.unwrap(), None);
+    assert_eq!(
+        store.set_lifecycle_policy(&repo, Some("p")).await.unwrap(),
+        None
+    );
+    let preview = LifecyclePreviewRecord {
+        policy_text: "p".into(),
+        status: "COMPLETE".into(),
+        started_at: 5,
+        results: "[]".into(),
+    };
+    assert!(!store.put_lifecycle_preview(&repo, &preview).await.unwrap());
+    assert_eq!(store.lifecycle_preview(&repo).await.unwrap(), None);
+
+    assert!(store
+        .create_repository(&repo, &RepositorySettings::default(), &[], 1)
+        .await
+        .unwrap());
+    assert_eq!(store.lifecycle_policy(&repo).await.unwrap(), Some(None));
+    assert_eq!(
+        store
+            .set_lifecycle_policy(&repo, Some("one"))
+            .await
+            .unwrap(),
+        Some(None)
+    );
+    let one = LifecyclePolicyRecord {
+        text: "one".into(),
+        evaluated_at: None,
+    };
+    assert_eq!(
+        store
+            .set_lifecycle_policy(&repo, Some("two"))
+            .await
+            .unwrap(),
+        Some(Some(one))
+    );
+    assert_eq!(
+        store.lifecycle_policy(&repo).await.unwrap(),
+        Some(Some(LifecyclePolicyRecord {
+            text: "two".into(),
+            evaluated_at: None
+        }))
+    );
+    assert!(store.put_lifecycle_preview(&repo, &preview).await.unwrap());
+    let second = LifecyclePreviewRecord {
+        started_at: 6,
+        results: "[1]".into(),
+        ..preview
+    };
+    assert!(store.put_lifecycle_preview(&repo, &second).await.unwrap());
+    assert_eq!(store.lifecycle_preview(&repo).await.unwrap(), Some(second));
+    assert_eq!(
+        store
+            .set_lifecycle_policy(&repo, None)
+            .await
+            .unwrap()
+            .flatten()
+            .map(|p| p.text),
+        Some("two".into())
+    );
+    assert_eq!(store.lifecycle_policy(&repo).await.unwrap(), Some(None));
+
+    // Deleting the repository takes its policy and preview; a new one starts clean.
+    store
+        .set_lifecycle_policy(&repo, Some("three"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_repository(&repo, false).await.unwrap(),
+        DeleteRepositoryOutcome::Deleted
+    );
+    assert!(store
+        .create_repository(&repo, &RepositorySettings::default(), &[], 2)
+        .await
+        .unwrap());
+    assert_eq!(store.lifecycle_policy(&repo).await.unwrap(), Some(None));
+    assert_eq!(store.lifecycle_preview(&repo).await.unwrap(), None);
+    store.delete_repository(&repo, false).await.unwrap();
 }

@@ -1,7 +1,9 @@
 //! The service layer: the one place where registry semantics live (uploads, blobs, manifests,
 //! tags, referrers, repositories). Every surface calls it; none re-implements it.
 
+pub mod pulls;
 mod repositories;
+mod settings;
 mod uploads;
 
 use crate::metadata::{
@@ -14,6 +16,7 @@ use crate::storage::{BlobStore, ByteStream, StorageError};
 use std::ops::Range;
 use std::sync::Arc;
 
+pub use settings::{LifecycleMatch, BLOB_MOUNTING};
 pub use uploads::{ChunkRange, UploadStatus};
 
 /// Domain errors; each surface maps them to its own wire format.
@@ -91,6 +94,7 @@ pub struct Registry {
     meta: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
     uploads: uploads::UploadLocks,
+    pulls: pulls::PullRecorder,
     pub options: RegistryOptions,
 }
 
@@ -118,6 +122,7 @@ impl Registry {
             meta,
             blobs,
             uploads: Default::default(),
+            pulls: Default::default(),
             options,
         }
     }
@@ -191,6 +196,9 @@ impl Registry {
         from: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>> {
+        if !self.blob_mounting_enabled().await? {
+            return Ok(None);
+        }
         let Some(blob) = self.meta.repository_blob(from, digest).await? else {
             return Ok(None);
         };
@@ -275,6 +283,17 @@ impl Registry {
             Reference::Tag(t) => self.meta.manifest_by_tag(repo, t).await?,
         };
         found.ok_or(RegistryError::ManifestUnknown)
+    }
+
+    /// Note that a client pulled the manifest (a GET, not a HEAD); written by `flush_pulls`.
+    pub fn record_pull(&self, repo: &RepositoryName, digest: &Digest) {
+        self.pulls
+            .note(repo.as_str(), &digest.to_string(), now_ms());
+    }
+
+    /// Write the pulls noted since the last flush.
+    pub async fn flush_pulls(&self) -> Result<usize> {
+        Ok(self.pulls.flush(self.meta.as_ref()).await?)
     }
 
     /// Delete by tag removes only the tag; delete by digest removes the manifest and its tags.

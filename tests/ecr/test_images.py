@@ -597,3 +597,136 @@ def test_layer_upload_with_the_cli(iserver, ecr, tmp_path):
     out = eh.aws(iserver, iserver.admin, "complete-layer-upload", "--repository-name", repo,
                  "--upload-id", up["uploadId"], "--layer-digests", eh.sha256(data), check=False)
     eh.assert_cli_error(out, "UploadNotFoundException", "CompleteLayerUpload")
+
+
+# ---- GetDownloadUrlForLayer ------------------------------------------------------------------
+
+def test_download_url_is_fetched_with_a_bare_get(iserver, ecr):
+    repo = eh.unique("dl")
+    img = push(iserver, repo, "v1")
+    out = eh.aws(iserver, iserver.admin, "get-download-url-for-layer", "--repository-name", repo,
+                 "--layer-digest", img.layer_digest)
+    assert out["layerDigest"] == img.layer_digest
+    url = out["downloadUrl"]
+    assert url.startswith(iserver.url + "/"), url
+    # No credentials at all.
+    r = eh.v2(iserver, "GET", url, eh.ANON)
+    assert r.status_code == 200, r.text
+    assert r.content == img.layer and eh.sha256(r.content) == img.layer_digest
+    assert r.headers.get("Docker-Content-Digest") == img.layer_digest
+    r = eh.v2(iserver, "GET", url, eh.ANON, headers={"Range": "bytes=5-14"})
+    assert r.status_code == 206 and r.content == img.layer[5:15]
+    assert r.headers["Content-Range"] == f"bytes 5-14/{len(img.layer)}"
+    assert eh.v2(iserver, "HEAD", url, eh.ANON).status_code == 200
+    # The config blob too; boto3 gives the same kind of URL.
+    cfg = ecr.get_download_url_for_layer(repositoryName=repo, layerDigest=img.config_digest)
+    assert eh.v2(iserver, "GET", cfg["downloadUrl"], eh.ANON).content == img.config
+    # A URL is for its one blob: tampering with the token breaks the signature.
+    token = url.rsplit("/", 1)[1]
+    header, claims, sig = token.split(".")
+    tampered = f"{iserver.url}/download/{header}.{claims}.{sig[:-2]}{'AA' if sig[-2:] != 'AA' else 'BB'}"
+    r = eh.v2(iserver, "GET", tampered, eh.ANON)
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED", r.text
+    assert eh.v2(iserver, "GET", f"{iserver.url}/download/garbage", eh.ANON).status_code == 403
+
+
+def test_download_url_errors_and_revocation(iserver, ecr):
+    repo = eh.unique("dl")
+    img = push(iserver, repo, "v1")
+    for digest in (eh.sha256(b"never pushed"), img.digest):  # a manifest is not a layer
+        with pytest.raises(ClientError) as e:
+            ecr.get_download_url_for_layer(repositoryName=repo, layerDigest=digest)
+        assert digest in eh.client_error(e.value, "LayersNotFoundException")
+    raw = eh.boto_client(iserver, iserver.admin, validate=False)
+    with pytest.raises(ClientError) as e:
+        raw.get_download_url_for_layer(repositoryName=repo, layerDigest="sha256:xyz")
+    eh.client_error(e.value, "InvalidParameterException")
+    with pytest.raises(ClientError) as e:
+        ecr.get_download_url_for_layer(repositoryName=eh.unique("missing"),
+                                       layerDigest=img.layer_digest)
+    eh.client_error(e.value, "RepositoryNotFoundException")
+
+    # A URL stands for the principal who asked for it: disabling its key ends it.
+    p = eh.create_principal(iserver, [("pull", eh.identity_policy(
+        ["ecr:GetDownloadUrlForLayer"]))])
+    eh.wait_known(iserver, p.key)
+    client = eh.boto_client(iserver, p.key)
+    url = eh.eventually(lambda: client.get_download_url_for_layer(
+        repositoryName=repo, layerDigest=img.layer_digest))["downloadUrl"]
+    assert eh.v2(iserver, "GET", url, eh.ANON).content == img.layer
+    iserver.cli("key", "disable", p.key[0])
+
+    def refused():
+        r = eh.v2(iserver, "GET", url, eh.ANON)
+        assert r.status_code == 403, r.status_code
+    eh.eventually(refused)
+
+
+# ---- ListImageReferrers ----------------------------------------------------------------------
+
+def referrer(subject, artifact_type, n):
+    cfg = b"{}"
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": eh.OCI_MANIFEST, "artifactType": artifact_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": eh.sha256(cfg),
+                   "size": len(cfg)},
+        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": eh.sha256(cfg),
+                    "size": len(cfg)}],
+        "subject": {"mediaType": eh.OCI_MANIFEST, "digest": subject.digest,
+                    "size": len(subject.manifest)},
+        "annotations": {"n": str(n)},
+    }).encode()
+
+
+def test_list_image_referrers(iserver, ecr):
+    repo = eh.unique("ref")
+    img = push(iserver, repo, "v1")
+    empty = b"{}"
+    r = eh.v2(iserver, "POST", f"/v2/{repo}/blobs/uploads/?digest={eh.sha256(empty)}",
+              iserver.admin, data=empty, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    made = {}
+    for n, kind in enumerate(["application/x.sig", "application/x.sig", "application/x.sbom"]):
+        body = referrer(img, kind, n)
+        put_v2(iserver, repo, eh.sha256(body), body)
+        made[eh.sha256(body)] = (kind, n, len(body))
+
+    r = ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": img.digest})
+    got = {x["digest"]: x for x in r["referrers"]}
+    assert set(got) == set(made) and "nextToken" not in r
+    for d, (kind, n, size) in made.items():
+        assert got[d]["artifactType"] == kind and got[d]["size"] == size
+        assert got[d]["mediaType"] == eh.OCI_MANIFEST and got[d]["artifactStatus"] == "ACTIVE"
+        assert got[d]["annotations"] == {"n": str(n)}
+    r = ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": img.digest},
+                                 filter={"artifactTypes": ["application/x.sbom"]})
+    assert [x["artifactType"] for x in r["referrers"]] == ["application/x.sbom"]
+    r = ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": img.digest},
+                                 filter={"artifactStatus": "ARCHIVED"})
+    assert r["referrers"] == []
+    # Pages of two, then one.
+    p1 = ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": img.digest},
+                                  maxResults=2)
+    p2 = ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": img.digest},
+                                  maxResults=2, nextToken=p1["nextToken"])
+    assert len(p1["referrers"]) == 2 and len(p2["referrers"]) == 1 and "nextToken" not in p2
+    assert {x["digest"] for x in p1["referrers"] + p2["referrers"]} == set(made)
+    # An unknown subject has none.
+    r = ecr.list_image_referrers(repositoryName=repo,
+                                 subjectId={"imageDigest": eh.sha256(b"nothing")})
+    assert r["referrers"] == []
+
+    raw = eh.boto_client(iserver, iserver.admin, validate=False)
+    for kw in ({"subjectId": {"imageDigest": "nope"}},
+               {"subjectId": {"imageDigest": img.digest}, "maxResults": 51},
+               {"subjectId": {"imageDigest": img.digest}, "nextToken": "garbage"},
+               {"subjectId": {"imageDigest": img.digest},
+                "filter": {"artifactTypes": ["a"] * 6}},
+               {"subjectId": {"imageDigest": img.digest}, "filter": {"artifactStatus": "GONE"}}):
+        with pytest.raises(ClientError) as e:
+            raw.list_image_referrers(repositoryName=repo, **kw)
+        eh.client_error(e.value, "InvalidParameterException")
+    with pytest.raises(ClientError) as e:
+        ecr.list_image_referrers(repositoryName=eh.unique("missing"),
+                                 subjectId={"imageDigest": img.digest})
+    eh.client_error(e.value, "RepositoryNotFoundException")

@@ -237,6 +237,51 @@ pub async fn dispatch(
     resp
 }
 
+/// `GET`/`HEAD /download/<token>`: a `GetDownloadUrlForLayer` URL, fetched with no other
+/// credentials. The token names one blob of one repository and stands for the caller who asked
+/// for the URL, whose permission is evaluated again now (a key disabled or a policy changed
+/// since ends the URL too). Range requests work as on `/v2`.
+pub async fn download(
+    State(st): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    method: Method,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        if method != Method::GET && method != Method::HEAD {
+            return Err(unsupported(&method));
+        }
+        let (caller, name, blob) = st.auth.download_caller(&token, ip).map_err(|f| match f {
+            crate::auth::AuthFailure::RateLimited(_) | crate::auth::AuthFailure::Unavailable => {
+                crate::http::auth::failure(&st.auth, &headers, f)
+            }
+            other => OciError::new(Code::Denied, other.to_string()),
+        })?;
+        let digest: Digest = blob
+            .parse()
+            .map_err(|_| OciError::new(Code::Denied, "the download URL is not valid"))?;
+        let action = Action::GetDownloadUrlForLayer;
+        let resource = Resource::Repository(&name);
+        if let crate::auth::Decision::Deny(d) = st.auth.authorize(&caller, action, resource) {
+            return Err(OciError::new(
+                Code::Denied,
+                crate::http::auth::denied_message(&st.auth, &caller, action, resource, d),
+            ));
+        }
+        get_blob(
+            &st.registry,
+            &name,
+            &digest,
+            &headers,
+            method == Method::HEAD,
+        )
+        .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
 /// Read and discard what is left of a refused request's body, up to a bound. Closing the
 /// connection on unread data instead makes TCP reset it, and a client still sending then loses
 /// the error response itself (it sees the connection drop, not the 401/403/400).
@@ -508,6 +553,9 @@ async fn get_manifest(
     let not_modified = header_str(h, &header::IF_NONE_MATCH)
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let len = m.content.len();
+    if !head {
+        reg.record_pull(name, &m.digest);
+    }
     let mut resp = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else if head {
