@@ -279,6 +279,13 @@ def test_docker_login_push_pull(server, admin_key, admin_basic, docker_env, tmp_
         repo_digests = json.loads(run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", ref],
                                       env=docker_env).stdout)
         assert f"{host}/ecr/app@{pushed}" in repo_digests, repo_digests
+        # What docker pushed reads back through the ECR API.
+        ecr = eh.boto_client(server, admin_key)
+        got = ecr.batch_get_image(repositoryName="ecr/app", imageIds=[{"imageTag": "v1"}])
+        assert got["failures"] == [] and got["images"][0]["imageId"]["imageDigest"] == pushed
+        detail = ecr.describe_images(repositoryName="ecr/app",
+                                     imageIds=[{"imageDigest": pushed}])["imageDetails"][0]
+        assert "v1" in detail["imageTags"] and detail["imageSizeInBytes"] > 0
     finally:
         run(["docker", "rmi", "-f", ref], env=docker_env)
         out = run(["docker", "logout", host], env=docker_env)
@@ -301,6 +308,60 @@ def test_docker_login_without_pull_permission(server, make_principal, admin_basi
         assert out.returncode != 0, f"pull without permission succeeded: {out.stdout}"
         assert "denied" in out.stderr.lower(), out.stderr
         assert run(["docker", "image", "inspect", ref], env=docker_env).returncode != 0
+    finally:
+        run(["docker", "rmi", "-f", ref], env=docker_env)
+        run(["docker", "logout", server.hostport], env=docker_env)
+
+
+def test_layer_upload_api_push_pulls_with_docker(server, admin_key, docker_env):
+    """An image pushed only through the ECR API (InitiateLayerUpload, UploadLayerPart,
+    CompleteLayerUpload, PutImage) is pulled by docker, which verifies every digest."""
+    import gzip
+    ecr = eh.boto_client(server, admin_key)
+    repo = eh.unique("ecr") + "/api-pushed"
+    ecr.create_repository(repositoryName=repo)
+    raw_tar = io.BytesIO()
+    with tarfile.open(fileobj=raw_tar, mode="w") as tf:
+        data = f"pushed through the API {uuid.uuid4().hex}\n".encode()
+        info = tarfile.TarInfo("api.txt")
+        info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
+        tf.addfile(info, io.BytesIO(data))
+    layer = gzip.compress(raw_tar.getvalue(), mtime=0)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [eh.sha256(raw_tar.getvalue())]},
+    }).encode()
+    for blob, part in ((config, None), (layer, 300)):
+        up = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+        part = part or len(blob)
+        for start in range(0, len(blob), part):
+            chunk = blob[start:start + part]
+            ecr.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=start,
+                                  partLastByte=start + len(chunk) - 1, layerPartBlob=chunk)
+        ecr.complete_layer_upload(repositoryName=repo, uploadId=up, layerDigests=[eh.sha256(blob)])
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "digest": eh.sha256(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": eh.sha256(layer), "size": len(layer)}],
+    })
+    put = ecr.put_image(repositoryName=repo, imageManifest=manifest, imageTag="api")
+    digest = put["image"]["imageId"]["imageDigest"]
+    assert digest == eh.sha256(manifest.encode())
+    ref = f"{server.hostport}/{repo}:api"
+    try:
+        out = docker_login_with_cli(server, admin_key, docker_env)
+        assert out.returncode == 0, f"login: {out.stdout} {out.stderr}"
+        out = run(["docker", "pull", ref], env=docker_env)
+        assert out.returncode == 0, f"pull: {out.stdout} {out.stderr}"
+        assert f"Digest: {digest}" in out.stdout, out.stdout
+        image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", ref],
+                       env=docker_env).stdout.strip()
+        # The engine's image id is its config digest (or, with the containerd image store,
+        # the manifest digest).
+        assert image_id in (eh.sha256(config), digest), image_id
     finally:
         run(["docker", "rmi", "-f", ref], env=docker_env)
         run(["docker", "logout", server.hostport], env=docker_env)
