@@ -112,6 +112,11 @@ fn unavailable(e: &sqlx::Error) -> bool {
                     "57P01" | "57P02" | "57P03" // admin shutdown, crash shutdown, cannot connect now
                         | "40001" | "40P01" // serialization failure, deadlock detected
                         | "55P03" // lock_timeout: another session held the row too long
+                        // foreign_key_violation: a concurrent transaction deleted a row this
+                        // one referenced (a repository deleted during a push); Berth never
+                        // violates a key otherwise, and a retry re-resolves (a push creates the
+                        // repository anew)
+                        | "23503"
                 )
         }),
         _ => false,
@@ -121,7 +126,9 @@ fn unavailable(e: &sqlx::Error) -> bool {
 /// PostgreSQL rolled the whole transaction back because of another one: running it again is safe.
 fn conflict(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("40001" | "40P01")),
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("40001" | "40P01" | "23503"))
+        }
         _ => false,
     }
 }
