@@ -898,24 +898,17 @@ impl Auth {
     /// An ECR-style login password for `principal`, bound to the access key it was asked
     /// with: usable as the Basic password of user `AWS` until it expires (12 hours by default).
     pub fn issue_login_password(&self, caller: &Caller) -> Result<(String, i64), AuthError> {
-        let p = caller
-            .principal
-            .as_ref()
-            .ok_or_else(|| AuthError::Invalid("anonymous callers get no login password".into()))?;
-        let now = now_secs();
-        let claims = Claims {
-            iss: self.settings.issuer().into(),
-            sub: p.name.clone(),
-            aud: token::LOGIN_AUDIENCE.into(),
-            exp: now + self.settings.login_ttl,
-            nbf: now,
-            iat: now,
-            jti: crypto::random_token(12)?,
-            access: Vec::new(),
-            pid: Some(p.id.clone()),
-            akid: caller.access_key.clone(),
-            blob: None,
-        };
+        if caller.principal.is_none() {
+            return Err(AuthError::Invalid(
+                "anonymous callers get no login password".into(),
+            ));
+        }
+        let claims = self.claims_for(
+            caller,
+            token::LOGIN_AUDIENCE,
+            self.settings.login_ttl,
+            Vec::new(),
+        )?;
         let token = self.sign(&claims)?;
         Ok((token, claims.exp))
     }
@@ -1369,16 +1362,35 @@ impl Auth {
                 Scope::Catalog => access.push(Access::catalog()),
             }
         }
+        let service = self.settings.service.clone();
+        let claims = self.claims_for(caller, &service, self.settings.token_ttl, access)?;
+        Ok(IssuedToken {
+            token: self.sign(&claims)?,
+            access: claims.access,
+            expires_in: self.settings.token_ttl,
+            issued_at: claims.iat,
+        })
+    }
+
+    /// The claims of a token this registry signs for `caller` (anonymous: no subject), for
+    /// `audience`, valid `ttl` seconds from now.
+    fn claims_for(
+        &self,
+        caller: &Caller,
+        audience: &str,
+        ttl: i64,
+        access: Vec<Access>,
+    ) -> Result<Claims, AuthError> {
         let now = now_secs();
-        let claims = Claims {
+        Ok(Claims {
             iss: self.settings.issuer().into(),
             sub: caller
                 .principal
                 .as_ref()
                 .map(|p| p.name.clone())
                 .unwrap_or_default(),
-            aud: self.settings.service.clone(),
-            exp: now + self.settings.token_ttl,
+            aud: audience.into(),
+            exp: now + ttl,
             nbf: now,
             iat: now,
             jti: crypto::random_token(12)?,
@@ -1386,12 +1398,6 @@ impl Auth {
             pid: caller.principal.as_ref().map(|p| p.id.clone()),
             akid: caller.access_key.clone(),
             blob: None,
-        };
-        Ok(IssuedToken {
-            token: self.sign(&claims)?,
-            access: claims.access,
-            expires_in: self.settings.token_ttl,
-            issued_at: now,
         })
     }
 
@@ -1405,24 +1411,13 @@ impl Auth {
         digest: &str,
         ttl: i64,
     ) -> Result<(String, i64), AuthError> {
-        let now = now_secs();
-        let claims = Claims {
-            iss: self.settings.issuer().into(),
-            sub: caller
-                .principal
-                .as_ref()
-                .map(|p| p.name.clone())
-                .unwrap_or_default(),
-            aud: token::DOWNLOAD_AUDIENCE.into(),
-            exp: now + ttl,
-            nbf: now,
-            iat: now,
-            jti: crypto::random_token(12)?,
-            access: vec![Access::repository(repository, &[ScopeAction::Pull])],
-            pid: caller.principal.as_ref().map(|p| p.id.clone()),
-            akid: caller.access_key.clone(),
-            blob: Some(digest.to_owned()),
-        };
+        let mut claims = self.claims_for(
+            caller,
+            token::DOWNLOAD_AUDIENCE,
+            ttl,
+            vec![Access::repository(repository, &[ScopeAction::Pull])],
+        )?;
+        claims.blob = Some(digest.to_owned());
         Ok((self.sign(&claims)?, claims.exp))
     }
 

@@ -6,13 +6,12 @@
 //! an index's `imageSizeInBytes` is the sum of its manifests' sizes, each with its blobs (ECR
 //! reports the largest child).
 
-use super::repositories::{list, max_results, serialization, structure};
-use super::{Ctx, EcrError, Result};
+use super::input::{array, field, list, max_results, object, serialization, structure, MAX_PAGE};
+use super::{bad_token, next_token, token_cursor, Ctx, EcrError, Result};
 use crate::auth::Action;
 use crate::metadata::{ImageRecord, StoredManifest};
 use crate::oci::{Digest, Reference, RepositoryName, Tag};
 use crate::registry::RegistryError;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -43,27 +42,10 @@ pub(super) struct ImageId {
 }
 
 fn image_id(v: &Value) -> Result<ImageId> {
-    let Value::Object(m) = v else {
-        return Err(serialization(
-            "imageIds must hold ImageIdentifier structures",
-        ));
-    };
-    if let Some(k) = m
-        .keys()
-        .find(|k| !["imageDigest", "imageTag"].contains(&k.as_str()))
-    {
-        return Err(serialization(format!(
-            "unknown member {:?} in ImageIdentifier",
-            k.chars().take(100).collect::<String>()
-        )));
-    }
-    let field = |name: &str| match m.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(serialization(format!("{name} must be a string"))),
-    };
-    let digest = field("imageDigest")?;
-    let tag = field("imageTag")?;
+    let shape = "ImageIdentifier";
+    let m = object(v, shape, &["imageDigest", "imageTag"])?;
+    let digest = field(m, "imageDigest", shape)?;
+    let tag = field(m, "imageTag", shape)?;
     if let Some(t) = tag {
         check_tag_length("imageIds.member.imageTag", t)?;
     }
@@ -199,35 +181,44 @@ async fn record(c: &Ctx<'_>, name: &RepositoryName, digest: &str) -> Result<Opti
 // ---- filters and tokens -----------------------------------------------------------------
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum TagStatus {
+pub(super) enum TagStatus {
     Tagged,
     Untagged,
     Any,
 }
 
-/// `filter`: `tagStatus` (TAGGED|UNTAGGED|ANY) and `imageStatus` (every image here is ACTIVE).
-/// `None` when the filter selects nothing at all.
+impl TagStatus {
+    /// Whether an image with these tags is selected.
+    pub(super) fn selects(self, tags: &[impl Sized]) -> bool {
+        match self {
+            TagStatus::Any => true,
+            TagStatus::Tagged => !tags.is_empty(),
+            TagStatus::Untagged => tags.is_empty(),
+        }
+    }
+}
+
+/// `filter.tagStatus`: TAGGED, UNTAGGED or ANY (the default).
+pub(super) fn tag_status(f: &Map<String, Value>) -> Result<TagStatus> {
+    match field(f, "tagStatus", "filter")? {
+        None | Some("ANY") => Ok(TagStatus::Any),
+        Some("TAGGED") => Ok(TagStatus::Tagged),
+        Some("UNTAGGED") => Ok(TagStatus::Untagged),
+        Some(_) => Err(EcrError::invalid(
+            "filter.tagStatus",
+            "must satisfy enum value set: [TAGGED, UNTAGGED, ANY]",
+        )),
+    }
+}
+
+/// `filter`: `tagStatus` and `imageStatus` (every image here is ACTIVE). `None` when the
+/// filter selects nothing at all.
 fn filter(c: &Ctx<'_>) -> Result<Option<TagStatus>> {
     let Some(f) = structure(c, "filter", &["tagStatus", "imageStatus"])? else {
         return Ok(Some(TagStatus::Any));
     };
-    let text = |member: &str| match f.get(member) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(serialization(format!("{member} must be a string"))),
-    };
-    let status = match text("tagStatus")? {
-        None | Some("ANY") => TagStatus::Any,
-        Some("TAGGED") => TagStatus::Tagged,
-        Some("UNTAGGED") => TagStatus::Untagged,
-        Some(_) => {
-            return Err(EcrError::invalid(
-                "filter.tagStatus",
-                "must satisfy enum value set: [TAGGED, UNTAGGED, ANY]",
-            ))
-        }
-    };
-    match text("imageStatus")? {
+    let status = tag_status(f)?;
+    match field(f, "imageStatus", "filter")? {
         None | Some("ACTIVE") | Some("ANY") => Ok(Some(status)),
         Some("ARCHIVED") | Some("ACTIVATING") => Ok(None),
         Some(_) => Err(EcrError::invalid(
@@ -238,26 +229,16 @@ fn filter(c: &Ctx<'_>) -> Result<Option<TagStatus>> {
 }
 
 fn encode_token(prefix: &str, digest: &str, tag: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{prefix}{digest}\n{tag}"))
+    next_token(prefix, &format!("{digest}\n{tag}"))
 }
 
 /// The (digest, tag) a page starts at, from a token of `op`.
 fn decode_token(prefix: &str, op: &str, token: &str) -> Result<(String, String)> {
-    let bad = || {
-        EcrError::invalid(
-            "nextToken",
-            format!("must be a nextToken returned by a previous {op} call"),
-        )
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let s = String::from_utf8(bytes).map_err(|_| bad())?;
-    let rest = s.strip_prefix(prefix).ok_or_else(bad)?;
-    let (digest, tag) = rest.split_once('\n').ok_or_else(bad)?;
-    digest.parse::<Digest>().map_err(|_| bad())?;
+    let cursor = token_cursor(prefix, op, token)?;
+    let (digest, tag) = cursor.split_once('\n').ok_or_else(|| bad_token(op))?;
+    digest.parse::<Digest>().map_err(|_| bad_token(op))?;
     if !tag.is_empty() {
-        tag.parse::<Tag>().map_err(|_| bad())?;
+        tag.parse::<Tag>().map_err(|_| bad_token(op))?;
     }
     Ok((digest.to_owned(), tag.to_owned()))
 }
@@ -309,7 +290,7 @@ pub(super) async fn list_images(c: &Ctx<'_>) -> Result<Value> {
         "filter",
     ])?;
     let name = c.existing_repository(Action::ListImages).await?;
-    let limit = max_results(c)?.unwrap_or(DEFAULT_PAGE) as usize;
+    let limit = max_results(c, MAX_PAGE)?.unwrap_or(DEFAULT_PAGE) as usize;
     let start = c
         .string("nextToken")?
         .map(|t| decode_token(LIST_TOKEN, "ListImages", t))
@@ -416,7 +397,7 @@ pub(super) async fn describe_images(c: &Ctx<'_>) -> Result<Value> {
     let name = c.existing_repository(Action::DescribeImages).await?;
     let ids = image_ids(c)?;
     let token = c.string("nextToken")?;
-    let limit = max_results(c)?;
+    let limit = max_results(c, MAX_PAGE)?;
     let status = filter(c)?;
     if let Some(ids) = ids {
         if token.is_some() || limit.is_some() {
@@ -468,12 +449,7 @@ pub(super) async fn describe_images(c: &Ctx<'_>) -> Result<Value> {
         start.as_ref().map(|(d, _)| d.as_str()),
         limit as u32 + 1,
         |img| {
-            let keep = match status {
-                TagStatus::Any => true,
-                TagStatus::Tagged => !img.tags.is_empty(),
-                TagStatus::Untagged => img.tags.is_empty(),
-            };
-            if keep {
+            if status.selects(&img.tags) {
                 images.push(img);
             }
             images.len() > limit
@@ -854,8 +830,8 @@ pub(super) async fn batch_check_layer_availability(c: &Ctx<'_>) -> Result<Value>
 // ---- ListImageReferrers -----------------------------------------------------------------
 
 const REFERRERS_TOKEN: &str = "berth-referrers:";
-const REFERRERS_PAGE: i64 = 20;
-const REFERRERS_MAX: i64 = 50;
+const REFERRERS_PAGE: u32 = 20;
+const REFERRERS_MAX: u32 = 50;
 
 /// The manifests in the repository whose `subject` is `subjectId.imageDigest` (what
 /// `/v2/<name>/referrers/<digest>` lists), by digest, `filter.artifactTypes` (any of up to 5)
@@ -890,65 +866,48 @@ pub(super) async fn list_image_referrers(c: &Ctx<'_>) -> Result<Value> {
     let mut types: Option<Vec<String>> = None;
     let mut active = true;
     if let Some(f) = structure(c, "filter", &["artifactTypes", "artifactStatus"])? {
-        match f.get("artifactTypes") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(a)) => {
-                if a.len() > 5 {
-                    return Err(EcrError::invalid(
-                        "filter.artifactTypes",
-                        "must have length less than or equal to 5",
-                    ));
-                }
-                let mut v = Vec::new();
-                for t in a {
-                    match t.as_str() {
-                        Some(t) if (1..=255).contains(&t.len()) => v.push(t.to_owned()),
-                        Some(_) => {
-                            return Err(EcrError::invalid(
-                                "filter.artifactTypes.member",
-                                "must have length between 1 and 255",
-                            ))
-                        }
-                        None => return Err(serialization("artifactTypes must hold strings")),
-                    }
-                }
-                types = Some(v);
+        if let Some(a) = array(f, "artifactTypes", "filter")? {
+            if a.len() > 5 {
+                return Err(EcrError::invalid(
+                    "filter.artifactTypes",
+                    "must have length less than or equal to 5",
+                ));
             }
-            Some(_) => return Err(serialization("artifactTypes must be a list")),
-        }
-        match f.get("artifactStatus") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => match s.as_str() {
-                "ACTIVE" | "ANY" => {}
-                // Nothing here is ever archived.
-                "ARCHIVED" | "ACTIVATING" => active = false,
-                _ => {
-                    return Err(EcrError::invalid(
-                        "filter.artifactStatus",
-                        "must satisfy enum value set: [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
-                    ))
+            let mut v = Vec::new();
+            for t in a {
+                match t.as_str() {
+                    Some(t) if (1..=255).contains(&t.len()) => v.push(t.to_owned()),
+                    Some(_) => {
+                        return Err(EcrError::invalid(
+                            "filter.artifactTypes.member",
+                            "must have length between 1 and 255",
+                        ))
+                    }
+                    None => return Err(serialization("artifactTypes must hold strings")),
                 }
-            },
-            Some(_) => return Err(serialization("artifactStatus must be a string")),
+            }
+            types = Some(v);
+        }
+        match field(f, "artifactStatus", "filter")? {
+            None | Some("ACTIVE" | "ANY") => {}
+            // Nothing here is ever archived.
+            Some("ARCHIVED" | "ACTIVATING") => active = false,
+            Some(_) => {
+                return Err(EcrError::invalid(
+                    "filter.artifactStatus",
+                    "must satisfy enum value set: [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
+                ))
+            }
         }
     }
-    let limit = match c.input.get("maxResults") {
-        None | Some(Value::Null) => REFERRERS_PAGE,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(n) if (1..=REFERRERS_MAX).contains(&n) => n,
-            _ => return Err(EcrError::invalid("maxResults", "must be between 1 and 50")),
-        },
-        Some(_) => return Err(serialization("maxResults must be an integer")),
-    } as usize;
+    let limit = max_results(c, REFERRERS_MAX)?.unwrap_or(REFERRERS_PAGE) as usize;
     let after = match c.string("nextToken")? {
         None => None,
         Some(t) => {
-            let (d, rest) = decode_token(REFERRERS_TOKEN, "ListImageReferrers", t)?;
+            let op = "ListImageReferrers";
+            let (d, rest) = decode_token(REFERRERS_TOKEN, op, t)?;
             if !rest.is_empty() {
-                return Err(EcrError::invalid(
-                    "nextToken",
-                    "must be a nextToken returned by a previous ListImageReferrers call",
-                ));
+                return Err(bad_token(op));
             }
             Some(d)
         }

@@ -5,7 +5,7 @@
 //! Not enforced: the 5 MiB minimum for non-final parts (`LayerPartTooSmallException`).
 
 use super::images::registry_error;
-use super::repositories::{list, serialization};
+use super::input::{list, serialization};
 use super::{Ctx, EcrError, Result};
 use crate::auth::Action;
 use crate::oci::{Algorithm, Digest, RepositoryName};

@@ -5,15 +5,14 @@
 //! the repository, through the registry layer) and stored with its results, so every replica
 //! answers `GetLifecyclePolicyPreview` the same way and it is `COMPLETE` at once.
 
-use super::images::{image_ids, ImageId};
-use super::repositories::{max_results, serialization, structure};
-use super::{Ctx, EcrError, Result};
+use super::images::{image_ids, tag_status, ImageId, TagStatus};
+use super::input::{max_results, structure};
+use super::{bad_token, next_token, token_cursor, Ctx, EcrError, Result};
 use crate::auth::Action;
 use crate::lifecycle::{self, RuleAction};
 use crate::metadata::{LifecyclePolicyRecord, LifecyclePreviewRecord};
 use crate::oci::RepositoryName;
 use crate::registry::now_ms;
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 const MIN_TEXT: usize = 100;
@@ -181,50 +180,21 @@ pub(super) async fn start_lifecycle_policy_preview(c: &Ctx<'_>) -> Result<Value>
     }))
 }
 
+const PREVIEW_OP: &str = "GetLifecyclePolicyPreview";
+
 fn encode_token(started_at: i64, offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{TOKEN_PREFIX}{started_at}:{offset}"))
+    next_token(TOKEN_PREFIX, &format!("{started_at}:{offset}"))
 }
 
-/// The offset a page starts at, from a token of the same preview.
+/// The offset a page starts at, from a token of the same preview (a newer preview makes the
+/// old tokens invalid).
 fn decode_token(token: &str, started_at: i64) -> Result<usize> {
-    let bad = || {
-        EcrError::invalid(
-            "nextToken",
-            "must be a nextToken returned by a previous GetLifecyclePolicyPreview call for the current preview",
-        )
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let s = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (at, offset) = s
-        .strip_prefix(TOKEN_PREFIX)
-        .and_then(|r| r.split_once(':'))
-        .ok_or_else(bad)?;
-    if at.parse::<i64>().ok() != Some(started_at) {
-        return Err(bad());
-    }
-    offset.parse().map_err(|_| bad())
-}
-
-/// `filter.tagStatus`: which results to show.
-fn tag_status(c: &Ctx<'_>) -> Result<Option<bool>> {
-    let Some(f) = structure(c, "filter", &["tagStatus"])? else {
-        return Ok(None);
-    };
-    match f.get("tagStatus") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "ANY" => Ok(None),
-            "TAGGED" => Ok(Some(true)),
-            "UNTAGGED" => Ok(Some(false)),
-            _ => Err(EcrError::invalid(
-                "filter.tagStatus",
-                "must satisfy enum value set: [TAGGED, UNTAGGED, ANY]",
-            )),
-        },
-        Some(_) => Err(serialization("tagStatus must be a string")),
+    let cursor = token_cursor(TOKEN_PREFIX, PREVIEW_OP, token)?;
+    match cursor.split_once(':') {
+        Some((at, offset)) if at.parse::<i64>().ok() == Some(started_at) => {
+            offset.parse().map_err(|_| bad_token(PREVIEW_OP))
+        }
+        _ => Err(bad_token(PREVIEW_OP)),
     }
 }
 
@@ -256,7 +226,7 @@ pub(super) async fn get_lifecycle_policy_preview(c: &Ctx<'_>) -> Result<Value> {
         .await?;
     let ids = image_ids(c)?;
     let token = c.string("nextToken")?;
-    let limit = max_results(c)?;
+    let limit = max_results(c, MAX_PAGE)?;
     if ids.is_some() && (token.is_some() || limit.is_some()) {
         return Err(EcrError::invalid(
             "imageIds",
@@ -266,7 +236,10 @@ pub(super) async fn get_lifecycle_policy_preview(c: &Ctx<'_>) -> Result<Value> {
     if limit.is_some_and(|l| l > MAX_PAGE) {
         return Err(EcrError::invalid("maxResults", "must be between 1 and 100"));
     }
-    let tagged = tag_status(c)?;
+    let status = match structure(c, "filter", &["tagStatus"])? {
+        Some(f) => tag_status(f)?,
+        None => TagStatus::Any,
+    };
     let Some(preview) = c.st.registry.lifecycle_preview(&name).await? else {
         return Err(EcrError::new(
             "LifecyclePolicyPreviewNotFoundException",
@@ -291,7 +264,7 @@ pub(super) async fn get_lifecycle_policy_preview(c: &Ctx<'_>) -> Result<Value> {
     }
     let shown: Vec<&Value> = all
         .iter()
-        .filter(|r| tagged.is_none_or(|t| r.get("imageTags").is_some() == t))
+        .filter(|r| status.selects(r["imageTags"].as_array().map_or(&[][..], Vec::as_slice)))
         .filter(|r| ids.as_deref().is_none_or(|ids| result_matches(r, ids)))
         .collect();
     let start = match token {

@@ -3,6 +3,7 @@
 //! registry and identity layers; nothing here is a second implementation of registry semantics.
 
 mod images;
+mod input;
 mod layers;
 mod lifecycle;
 mod registry;
@@ -368,6 +369,29 @@ fn parse_repository_name(member: &str, name: &str) -> Result<RepositoryName> {
     })
 }
 
+/// An opaque `nextToken`: `prefix` (which operation's cursor it is) and the cursor, base64url.
+fn next_token(prefix: &str, cursor: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{prefix}{cursor}"))
+}
+
+/// The cursor inside a `nextToken` of `op` (made by `next_token` with `prefix`); anything
+/// else is `InvalidParameterException`. Callers parse the cursor and refuse it with `bad_token`.
+fn token_cursor(prefix: &str, op: &str, token: &str) -> Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix(prefix).map(str::to_owned))
+        .ok_or_else(|| bad_token(op))
+}
+
+fn bad_token(op: &str) -> EcrError {
+    EcrError::invalid(
+        "nextToken",
+        format!("must be a nextToken returned by a previous {op} call"),
+    )
+}
+
 /// One call's context.
 struct Ctx<'a> {
     st: &'a AppState,
@@ -400,14 +424,7 @@ impl Ctx<'_> {
     }
 
     fn string(&self, member: &str) -> Result<Option<&str>> {
-        match self.input.get(member) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(EcrError::new(
-                "SerializationException",
-                format!("{member} must be a string"),
-            )),
-        }
+        input::field(self.input, member, "")
     }
 
     fn required(&self, member: &str) -> Result<&str> {

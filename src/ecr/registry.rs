@@ -8,7 +8,7 @@
 //! their results (StartImageScan, DescribeImageScanFindings, DescribeImageReplicationStatus,
 //! the pull-through cache rules) answer with an error that says so.
 
-use super::repositories::{list, serialization, structure};
+use super::input::{array, field, list, object, serialization, structure};
 use super::{parse_repository_name, Ctx, EcrError, Result};
 use crate::auth::{Action, Resource};
 use crate::metadata::wildcard_match;
@@ -18,43 +18,9 @@ const REPLICATION: &str = "replication";
 const SCANNING: &str = "scanning";
 const ACCOUNT_PREFIX: &str = "account:";
 
-fn field<'a>(m: &'a Map<String, Value>, member: &str, shape: &str) -> Result<Option<&'a str>> {
-    match m.get(member) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(serialization(format!("{shape}.{member} must be a string"))),
-    }
-}
-
 fn required_field<'a>(m: &'a Map<String, Value>, member: &str, shape: &str) -> Result<&'a str> {
     field(m, member, shape)?
         .ok_or_else(|| EcrError::invalid(&format!("{shape}.{member}"), "must not be null"))
-}
-
-/// A structure in a list, refusing members the shape does not have.
-fn object<'a>(v: &'a Value, shape: &str, allowed: &[&str]) -> Result<&'a Map<String, Value>> {
-    let Value::Object(m) = v else {
-        return Err(serialization(format!("{shape} must be a structure")));
-    };
-    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(serialization(format!(
-            "unknown member {:?} in {shape}",
-            k.chars().take(100).collect::<String>()
-        )));
-    }
-    Ok(m)
-}
-
-fn array<'a>(
-    m: &'a Map<String, Value>,
-    member: &str,
-    shape: &str,
-) -> Result<Option<&'a Vec<Value>>> {
-    match m.get(member) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => Ok(Some(a)),
-        Some(_) => Err(serialization(format!("{shape}.{member} must be a list"))),
-    }
 }
 
 fn length(member: &str, n: usize, min: usize, max: usize) -> Result<()> {
@@ -101,6 +67,58 @@ fn region_ok(r: &str) -> bool {
 
 fn registry_id_ok(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A kind of repository filter in the service model.
+struct FilterShape {
+    shape: &'static str,
+    filter_type: &'static str,
+    length: std::ops::RangeInclusive<usize>,
+    valid: fn(&str) -> bool,
+    /// The length and pattern, as the error states them.
+    constraint: &'static str,
+}
+
+const REPLICATION_FILTER: FilterShape = FilterShape {
+    shape: "RepositoryFilter",
+    filter_type: "PREFIX_MATCH",
+    length: 2..=256,
+    valid: replication_filter_ok,
+    constraint: "must have length between 2 and 256 and satisfy regular expression '^(?:[a-z0-9]+(?:[._-][a-z0-9]*)*/)*[a-z0-9]*(?:[._-][a-z0-9]*)*$'",
+};
+
+const SCANNING_FILTER: FilterShape = FilterShape {
+    shape: "ScanningRepositoryFilter",
+    filter_type: "WILDCARD",
+    length: 1..=255,
+    valid: scanning_filter_ok,
+    constraint: "must have length between 1 and 255 and satisfy regular expression '^[a-z0-9*](?:[._\\-/a-z0-9*]?[a-z0-9*]+)*$'",
+};
+
+/// `[{filter, filterType}]`, validated as `kind` and normalised.
+fn repository_filters(filters: &[Value], kind: &FilterShape) -> Result<Vec<Value>> {
+    let shape = kind.shape;
+    filters
+        .iter()
+        .map(|f| {
+            let f = object(f, shape, &["filter", "filterType"])?;
+            let filter = required_field(f, "filter", shape)?;
+            let filter_type = required_field(f, "filterType", shape)?;
+            if !kind.length.contains(&filter.len()) || !(kind.valid)(filter) {
+                return Err(EcrError::invalid(
+                    &format!("{shape}.filter"),
+                    kind.constraint,
+                ));
+            }
+            if filter_type != kind.filter_type {
+                return Err(EcrError::invalid(
+                    &format!("{shape}.filterType"),
+                    format!("must satisfy enum value set: [{}]", kind.filter_type),
+                ));
+            }
+            Ok(json!({"filter": filter, "filterType": filter_type}))
+        })
+        .collect()
 }
 
 // ---- replication ------------------------------------------------------------------------
@@ -156,25 +174,7 @@ fn replication_configuration(c: &Ctx<'_>) -> Result<Value> {
         let mut out = json!({ "destinations": out_destinations });
         if let Some(filters) = array(rule, "repositoryFilters", "ReplicationRule")? {
             length("ReplicationRule.repositoryFilters", filters.len(), 1, 100)?;
-            let mut out_filters = Vec::new();
-            for f in filters {
-                let f = object(f, "RepositoryFilter", &["filter", "filterType"])?;
-                let filter = required_field(f, "filter", "RepositoryFilter")?;
-                let kind = required_field(f, "filterType", "RepositoryFilter")?;
-                if !(2..=256).contains(&filter.len()) || !replication_filter_ok(filter) {
-                    return Err(EcrError::invalid(
-                        "RepositoryFilter.filter",
-                        "must have length between 2 and 256 and satisfy regular expression '^(?:[a-z0-9]+(?:[._-][a-z0-9]*)*/)*[a-z0-9]*(?:[._-][a-z0-9]*)*$'",
-                    ));
-                }
-                if kind != "PREFIX_MATCH" {
-                    return Err(EcrError::invalid(
-                        "RepositoryFilter.filterType",
-                        "must satisfy enum value set: [PREFIX_MATCH]",
-                    ));
-                }
-                out_filters.push(json!({"filter": filter, "filterType": kind}));
-            }
+            let out_filters = repository_filters(filters, &REPLICATION_FILTER)?;
             out["repositoryFilters"] = json!(out_filters);
         }
         match rule.get("deleteReplication") {
@@ -288,25 +288,7 @@ fn scanning_configuration(c: &Ctx<'_>) -> Result<Value> {
             0,
             100,
         )?;
-        let mut out_filters = Vec::new();
-        for f in filters {
-            let f = object(f, "ScanningRepositoryFilter", &["filter", "filterType"])?;
-            let filter = required_field(f, "filter", "ScanningRepositoryFilter")?;
-            let kind = required_field(f, "filterType", "ScanningRepositoryFilter")?;
-            if !(1..=255).contains(&filter.len()) || !scanning_filter_ok(filter) {
-                return Err(EcrError::invalid(
-                    "ScanningRepositoryFilter.filter",
-                    "must have length between 1 and 255 and satisfy regular expression '^[a-z0-9*](?:[._\\-/a-z0-9*]?[a-z0-9*]+)*$'",
-                ));
-            }
-            if kind != "WILDCARD" {
-                return Err(EcrError::invalid(
-                    "ScanningRepositoryFilter.filterType",
-                    "must satisfy enum value set: [WILDCARD]",
-                ));
-            }
-            out_filters.push(json!({"filter": filter, "filterType": kind}));
-        }
+        let out_filters = repository_filters(filters, &SCANNING_FILTER)?;
         out_rules.push(json!({"scanFrequency": frequency, "repositoryFilters": out_filters}));
     }
     Ok(json!({"scanType": scan_type, "rules": out_rules}))

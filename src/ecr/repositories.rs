@@ -3,64 +3,22 @@
 //! PutImageScanningConfiguration. Every constraint of the model is checked here: clients check
 //! only `required`, types and minimums.
 
-use super::{parse_repository_name, Ctx, EcrError, Result};
+use super::input::{field, list, max_results, object, serialization, structure, MAX_PAGE};
+use super::{bad_token, next_token, parse_repository_name, token_cursor, Ctx, EcrError, Result};
 use crate::auth::{Action, Resource};
 use crate::metadata::{
     DeleteRepositoryOutcome, RepositoryRecord, RepositorySettings, ResourceTagsOutcome,
     TagMutability,
 };
 use crate::oci::RepositoryName;
-use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 const MAX_TAGS: usize = 50;
 const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: i64 = 1000;
 const TOKEN_PREFIX: &str = "berth-repositories:";
-
-pub(super) fn serialization(message: impl Into<String>) -> EcrError {
-    EcrError::new("SerializationException", message)
-}
 
 fn invalid_tag(message: impl Into<String>) -> EcrError {
     EcrError::new("InvalidTagParameterException", message)
-}
-
-/// A structure member: `None` when absent, refusing members the shape does not have.
-pub(super) fn structure<'a>(
-    c: &'a Ctx<'_>,
-    member: &str,
-    allowed: &[&str],
-) -> Result<Option<&'a Map<String, Value>>> {
-    match c.input.get(member) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => {
-            if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
-                return Err(serialization(format!(
-                    "unknown member {:?} in {member}",
-                    k.chars().take(100).collect::<String>()
-                )));
-            }
-            Ok(Some(m))
-        }
-        Some(_) => Err(serialization(format!("{member} must be a structure"))),
-    }
-}
-
-pub(super) fn list<'a>(c: &'a Ctx<'_>, member: &str) -> Result<Option<&'a Vec<Value>>> {
-    match c.input.get(member) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => Ok(Some(a)),
-        Some(_) => Err(serialization(format!("{member} must be a list"))),
-    }
-}
-
-fn field_str<'a>(m: &'a Map<String, Value>, member: &str) -> Result<Option<&'a str>> {
-    match m.get(member) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(serialization(format!("{member} must be a string"))),
-    }
 }
 
 /// `tags` / `TagResource.tags`: `[{"Key": .., "Value": ..}]`, merged by key (last wins).
@@ -73,19 +31,11 @@ fn resource_tags(c: &Ctx<'_>, required: bool) -> Result<Vec<(String, String)>> {
     };
     let mut tags: Vec<(String, String)> = Vec::new();
     for item in items {
-        let Value::Object(t) = item else {
-            return Err(serialization("each tag must be a structure"));
-        };
-        if let Some(k) = t.keys().find(|k| *k != "Key" && *k != "Value") {
-            return Err(serialization(format!(
-                "unknown member {:?} in a tag",
-                k.chars().take(100).collect::<String>()
-            )));
-        }
+        let t = object(item, "Tag", &["Key", "Value"])?;
         let key =
-            field_str(t, "Key")?.ok_or_else(|| invalid_tag("A tag's Key must not be null"))?;
-        let value =
-            field_str(t, "Value")?.ok_or_else(|| invalid_tag("A tag's Value must not be null"))?;
+            field(t, "Key", "Tag")?.ok_or_else(|| invalid_tag("A tag's Key must not be null"))?;
+        let value = field(t, "Value", "Tag")?
+            .ok_or_else(|| invalid_tag("A tag's Value must not be null"))?;
         check_tag_key(key)?;
         if value.chars().count() > 256 {
             return Err(invalid_tag(format!(
@@ -147,16 +97,9 @@ fn mutability(c: &Ctx<'_>, required: bool) -> Result<(TagMutability, Vec<String>
             }
             let mut out = Vec::new();
             for item in items {
-                let Value::Object(f) = item else {
-                    return Err(serialization("each exclusion filter must be a structure"));
-                };
-                if let Some(k) = f.keys().find(|k| *k != "filterType" && *k != "filter") {
-                    return Err(serialization(format!(
-                        "unknown member {:?} in an exclusion filter",
-                        k.chars().take(100).collect::<String>()
-                    )));
-                }
-                match field_str(f, "filterType")? {
+                let shape = "ImageTagMutabilityExclusionFilter";
+                let f = object(item, shape, &["filterType", "filter"])?;
+                match field(f, "filterType", shape)? {
                     Some("WILDCARD") => {}
                     Some(_) => {
                         return Err(EcrError::invalid(
@@ -166,7 +109,7 @@ fn mutability(c: &Ctx<'_>, required: bool) -> Result<(TagMutability, Vec<String>
                     }
                     None => return Err(EcrError::invalid("filterType", "must not be null")),
                 }
-                let filter = field_str(f, "filter")?
+                let filter = field(f, "filter", shape)?
                     .ok_or_else(|| EcrError::invalid("filter", "must not be null"))?;
                 if filter.is_empty()
                     || filter.len() > 128
@@ -232,7 +175,7 @@ fn encryption(c: &Ctx<'_>) -> Result<(String, Option<String>)> {
     let Some(m) = structure(c, "encryptionConfiguration", &["encryptionType", "kmsKey"])? else {
         return Ok(("AES256".into(), None));
     };
-    let kind = field_str(m, "encryptionType")?
+    let kind = field(m, "encryptionType", "encryptionConfiguration")?
         .ok_or_else(|| EcrError::invalid("encryptionType", "must not be null"))?;
     if !["AES256", "KMS", "KMS_DSSE"].contains(&kind) {
         return Err(EcrError::invalid(
@@ -240,7 +183,7 @@ fn encryption(c: &Ctx<'_>) -> Result<(String, Option<String>)> {
             "Member must satisfy enum value set: [AES256, KMS, KMS_DSSE]",
         ));
     }
-    let key = field_str(m, "kmsKey")?;
+    let key = field(m, "kmsKey", "encryptionConfiguration")?;
     if let Some(k) = key {
         if k.is_empty() || k.len() > 2048 {
             return Err(EcrError::invalid(
@@ -345,45 +288,23 @@ pub(super) async fn create_repository(c: &Ctx<'_>) -> Result<Value> {
     Ok(json!({ "repository": repository_json(c, &registry_host(c), &r) }))
 }
 
+const OP: &str = "DescribeRepositories";
+
 fn encode_token(last: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{last}"))
+    next_token(TOKEN_PREFIX, last)
 }
 
 fn decode_token(token: &str) -> Result<String> {
-    let bad = || {
-        EcrError::invalid(
-            "nextToken",
-            "must be a nextToken returned by a previous DescribeRepositories call",
-        )
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let s = String::from_utf8(bytes).map_err(|_| bad())?;
-    let name = s.strip_prefix(TOKEN_PREFIX).ok_or_else(bad)?;
-    name.parse::<RepositoryName>().map_err(|_| bad())?;
-    Ok(name.to_owned())
-}
-
-pub(super) fn max_results(c: &Ctx<'_>) -> Result<Option<u32>> {
-    match c.input.get("maxResults") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(Some(n as u32)),
-            _ => Err(EcrError::invalid(
-                "maxResults",
-                "must be between 1 and 1000",
-            )),
-        },
-        Some(_) => Err(serialization("maxResults must be an integer")),
-    }
+    let name = token_cursor(TOKEN_PREFIX, OP, token)?;
+    name.parse::<RepositoryName>().map_err(|_| bad_token(OP))?;
+    Ok(name)
 }
 
 pub(super) async fn describe_repositories(c: &Ctx<'_>) -> Result<Value> {
     c.allow_only(&["registryId", "repositoryNames", "nextToken", "maxResults"])?;
     c.registry_id()?;
     let token = c.string("nextToken")?;
-    let limit = max_results(c)?;
+    let limit = max_results(c, MAX_PAGE)?;
     let host = registry_host(c);
     if let Some(names) = list(c, "repositoryNames")? {
         if token.is_some() || limit.is_some() {

@@ -287,8 +287,7 @@ impl Registry {
 
     /// Note that a client pulled the manifest (a GET, not a HEAD); written by `flush_pulls`.
     pub fn record_pull(&self, repo: &RepositoryName, digest: &Digest) {
-        self.pulls
-            .note(repo.as_str(), &digest.to_string(), now_ms());
+        self.pulls.note(repo.as_str(), digest, now_ms());
     }
 
     /// Write the pulls noted since the last flush.

@@ -7,6 +7,7 @@
 //! interval's pulls, which only ever makes an image look less recently pulled.
 
 use crate::metadata::{MetadataStore, Pull};
+use crate::oci::Digest;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,12 +27,12 @@ pub struct PullRecorder {
 
 #[derive(Default)]
 struct Pending {
-    by_repository: HashMap<String, HashMap<String, i64>>,
+    by_repository: HashMap<String, HashMap<Digest, i64>>,
     len: usize,
 }
 
 impl PullRecorder {
-    pub fn note(&self, repository: &str, digest: &str, at: i64) {
+    pub fn note(&self, repository: &str, digest: &Digest, at: i64) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = p
             .by_repository
@@ -48,20 +49,18 @@ impl PullRecorder {
         p.by_repository
             .entry(repository.to_owned())
             .or_default()
-            .insert(digest.to_owned(), at);
+            .insert(digest.clone(), at);
     }
 
-    fn take(&self) -> Vec<Pull> {
+    fn take(&self) -> Vec<(String, Digest, i64)> {
         let p = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         let mut out = Vec::with_capacity(p.len);
         for (repository, digests) in p.by_repository {
-            for (digest, at) in digests {
-                out.push(Pull {
-                    repository: repository.clone(),
-                    digest,
-                    at,
-                });
-            }
+            out.extend(
+                digests
+                    .into_iter()
+                    .map(|(d, at)| (repository.clone(), d, at)),
+            );
         }
         out
     }
@@ -70,58 +69,66 @@ impl PullRecorder {
     /// flush.
     pub async fn flush(&self, meta: &dyn MetadataStore) -> crate::metadata::MetaResult<usize> {
         let pulls = self.take();
-        let mut written = 0;
         for (i, batch) in pulls.chunks(BATCH).enumerate() {
-            if let Err(e) = meta.record_pulls(batch).await {
-                for p in &pulls[i * BATCH..] {
-                    self.note(&p.repository, &p.digest, p.at);
+            let rows: Vec<Pull> = batch
+                .iter()
+                .map(|(repository, digest, at)| Pull {
+                    repository: repository.clone(),
+                    digest: digest.to_string(),
+                    at: *at,
+                })
+                .collect();
+            if let Err(e) = meta.record_pulls(&rows).await {
+                for (repository, digest, at) in &pulls[i * BATCH..] {
+                    self.note(repository, digest, *at);
                 }
                 return Err(e);
             }
-            written += batch.len();
         }
-        Ok(written)
+        Ok(pulls.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::Algorithm;
+
+    fn d(n: u32) -> Digest {
+        Algorithm::Sha256.digest(&n.to_be_bytes())
+    }
 
     #[test]
     fn notes_the_latest_pull_once_per_manifest() {
         let r = PullRecorder::default();
-        r.note("a", "sha256:1", 5);
-        r.note("a", "sha256:1", 3);
-        r.note("a", "sha256:2", 4);
-        r.note("b", "sha256:1", 7);
+        r.note("a", &d(1), 5);
+        r.note("a", &d(1), 3);
+        r.note("a", &d(2), 4);
+        r.note("b", &d(1), 7);
         let mut got = r.take();
-        got.sort_by(|x, y| (&x.repository, &x.digest).cmp(&(&y.repository, &y.digest)));
-        let got: Vec<(&str, &str, i64)> = got
-            .iter()
-            .map(|p| (p.repository.as_str(), p.digest.as_str(), p.at))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("a", "sha256:1", 5),
-                ("a", "sha256:2", 4),
-                ("b", "sha256:1", 7)
-            ]
-        );
+        got.sort();
+        let mut want = vec![
+            ("a".to_owned(), d(1), 5),
+            ("a".to_owned(), d(2), 4),
+            ("b".to_owned(), d(1), 7),
+        ];
+        want.sort();
+        assert_eq!(got, want);
         assert!(r.take().is_empty(), "taking empties the recorder");
     }
 
     #[test]
     fn bounded() {
         let r = PullRecorder::default();
-        for i in 0..MAX_PENDING + 10 {
-            r.note("a", &format!("d{i}"), 1);
+        for i in 0..MAX_PENDING as u32 + 10 {
+            r.note("a", &d(i), 1);
         }
         // Already-noted manifests still update.
-        r.note("a", "d0", 9);
+        r.note("a", &d(0), 9);
         let got = r.take();
         assert_eq!(got.len(), MAX_PENDING);
-        assert!(got.iter().any(|p| p.digest == "d0" && p.at == 9));
+        assert!(got
+            .iter()
+            .any(|(_, digest, at)| *digest == d(0) && *at == 9));
     }
 }

@@ -12,24 +12,14 @@ import http.client
 import json
 import os
 import re
-import time
 import uuid
 
 import requests
+from testkit import ACCOUNT, ANON, REGION, HeaderAuth, basic, basic_value, eventually, repo_arn, user_arn  # noqa: F401  (re-exported)
 from ociimage import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, sha256  # noqa: F401  (re-exported)
 
-ACCOUNT = "000000000000"
-REGION = "us-east-1"
 TIMEOUT = 30
 
-
-
-def repo_arn(name):
-    return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
-
-
-def user_arn(name):
-    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
 
 
 def unique(prefix="r"):
@@ -44,49 +34,13 @@ def denied_message(principal, action, repo, explicit=False):
             f"on resource: {repo_arn(repo)} {why}")
 
 
-def eventually(fn, timeout=6.0, interval=0.1):
-    """Call `fn` until it returns without raising AssertionError (returning its value), or
-    re-raise its last failure after `timeout` seconds. For changes made through the CLI,
-    which servers pick up within about a second."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return fn()
-        except AssertionError:
-            if time.time() >= deadline:
-                raise
-        time.sleep(interval)
-
-
 # ---- credentials ----------------------------------------------------------------------------
-
-
-class HeaderAuth(requests.auth.AuthBase):
-    """Sets (or, with None, leaves out) the Authorization header, verbatim."""
-
-    def __init__(self, value=None):
-        self.value = value
-
-    def __call__(self, r):
-        r.headers.pop("Authorization", None)
-        if self.value is not None:
-            r.headers["Authorization"] = self.value
-        return r
-
-
-def basic_value(user, password):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def basic(user, password):
-    return HeaderAuth(basic_value(user, password))
 
 
 def bearer(token):
     return HeaderAuth(f"Bearer {token}")
 
 
-ANON = HeaderAuth(None)
 
 
 class Client:

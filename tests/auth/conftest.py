@@ -29,12 +29,8 @@ SHARED_ENV = {"BERTH_AUTH__MAX_FAILURES": "1000000", "BERTH_AUTH__TRUST_FORWARDE
 
 @pytest.fixture(scope="session")
 def server():
-    srv = BerthServer(env=SHARED_ENV)
-    try:
-        srv.start()
+    with BerthServer(env=SHARED_ENV) as srv:
         yield srv
-    finally:
-        srv.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import time
 import uuid
 
 import oras.provider
@@ -29,49 +28,19 @@ import requests
 from berth_server import BerthServer
 from conftest import OCI_MANIFEST, Api, podman_cmd, run, sha256, short_tempdir
 from ocigen import Layout, make_layout
+from testkit import ANON, eventually, repo_arn
 
-ACCOUNT = "000000000000"
-REGION = "us-east-1"
 READ_ONLY = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability",
              "ecr:ListImages"]
 # How a client reports that the registry refused it ("not authorized": the registry's own
 # AccessDenied wording, which oras passes on)
 REFUSED = re.compile(r"denied|unauthorized|insufficient[_ ]scope|not authorized", re.I)
-# Identity changes made with the CLI reach the server within about a second.
-SETTLE = 5.0
-
-
-def repo_arn(name):
-    return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
-
-
-class Anonymous(requests.auth.AuthBase):
-    """No credentials at all (also keeps the harness's auto_auth from adding some)."""
-
-    def __call__(self, r):
-        r.headers.pop("Authorization", None)
-        return r
-
-
-def eventually(fn, timeout=SETTLE, interval=0.1):
-    """fn() until it stops raising AssertionError; its last failure after `timeout` seconds."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return fn()
-        except AssertionError:
-            if time.time() >= deadline:
-                raise
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
 def berth():
-    srv = BerthServer(env={"BERTH_AUTH__MAX_FAILURES": "1000000"}).start()
-    try:
+    with BerthServer(env={"BERTH_AUTH__MAX_FAILURES": "1000000"}) as srv:
         yield srv
-    finally:
-        srv.cleanup()
 
 
 @pytest.fixture
@@ -509,7 +478,7 @@ def assert_refused(res, what):
 
 
 def test_login_token_flow_push_pull(berth, new_client, repo, admin_api):
-    r = requests.get(f"{berth.url}/v2/", auth=Anonymous(), timeout=10)
+    r = requests.get(f"{berth.url}/v2/", auth=ANON, timeout=10)
     assert r.status_code == 401, r.text
     challenge = r.headers.get("WWW-Authenticate", "")
     assert challenge.startswith("Bearer ") and f'realm="{berth.url}/token"' in challenge \

@@ -23,12 +23,28 @@ import ecrhelp as eh  # noqa: E402
 
 @pytest.fixture(scope="session")
 def server():
-    srv = BerthServer(env=eh.SHARED_ENV)
-    try:
-        srv.start()
+    with BerthServer(env=eh.SHARED_ENV) as srv:
         yield srv
-    finally:
-        srv.cleanup()
+
+
+@pytest.fixture(scope="module")
+def own_server():
+    """A server of the test module's own, for modules that change registry-wide settings or
+    rely on a registry nobody else writes to."""
+    with BerthServer(env=eh.SHARED_ENV) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def own_ecr(own_server):
+    """A boto3 ECR client for `own_server`, with its administrator's credentials."""
+    return eh.boto_client(own_server, own_server.admin)
+
+
+@pytest.fixture(scope="module")
+def own_raw(own_server):
+    """Like `own_ecr`, without boto3's own parameter validation (so the server's checks show)."""
+    return eh.boto_client(own_server, own_server.admin, validate=False)
 
 
 @pytest.fixture(scope="session")

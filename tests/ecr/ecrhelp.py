@@ -5,7 +5,6 @@ and `aws` CLI runs, AWS JSON error assertions, and minimal OCI images pushed thr
 Raw requests always pass an explicit `auth=` object, so that a monkeypatched
 `requests.Session.request` (the harness's `auto_auth`, used by other suites) never adds
 administrator credentials to what is meant to be unauthenticated or SigV4-signed."""
-import base64
 import datetime
 import hashlib
 import hmac
@@ -14,7 +13,6 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import uuid
 
@@ -23,12 +21,11 @@ import uuid
 AWS_CLI = os.environ.get("AWS_CLI") or ("/usr/bin/aws" if os.path.exists("/usr/bin/aws") else "aws")
 
 import requests
+from testkit import ACCOUNT, ANON, REGION, HeaderAuth, basic, eventually, repo_arn, user_arn  # noqa: F401  (re-exported)
 from ociimage import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, sha256  # noqa: F401  (re-exported)
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 JSON_11 = "application/x-amz-json-1.1"
-ACCOUNT = "000000000000"
-REGION = "us-east-1"
 TIMEOUT = 30
 
 
@@ -47,28 +44,6 @@ SHARED_ENV = {"BERTH_AUTH__MAX_FAILURES": "1000000"}
 def unique(prefix="r"):
     """A fresh, valid, lowercase repository-name component."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def user_arn(name):
-    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
-
-
-def repo_arn(name):
-    return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
-
-
-def eventually(fn, timeout=6.0, interval=0.1):
-    """Call `fn` until it returns without raising AssertionError (returning its value), or
-    re-raise its last failure after `timeout` seconds. For identity changes made through the
-    CLI, which servers pick up within about a second."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return fn()
-        except AssertionError:
-            if time.time() >= deadline:
-                raise
-        time.sleep(interval)
 
 
 def resource_policy(statements):
@@ -157,22 +132,6 @@ def signed_headers(server, key, op=None, body=b"{}", *, target=None, when=None, 
                region=region, service=service, signed=names)
     h["authorization"] = authorization(key_id, scope_date, region, service, names, sig)
     return h
-
-
-class HeaderAuth(requests.auth.AuthBase):
-    """Sets (or, with None, leaves out) the Authorization header, verbatim."""
-
-    def __init__(self, value=None):
-        self.value = value
-
-    def __call__(self, r):
-        r.headers.pop("Authorization", None)
-        if self.value is not None:
-            r.headers["Authorization"] = self.value
-        return r
-
-
-ANON = HeaderAuth(None)
 
 
 def post(server, headers, body=b"{}"):
@@ -367,11 +326,6 @@ def wait_known(server, key):
 
 
 # ---- /v2 and images -------------------------------------------------------------------------
-
-
-def basic(user, password):
-    return HeaderAuth("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-
 
 
 def v2(server, method, path, auth, **kw):

@@ -18,32 +18,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ecrhelp as eh
-from berth_server import BerthServer
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 INVALID = ("Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
            "'Lifecycle policy validation failure: ")
-
-
-@pytest.fixture(scope="module")
-def lserver():
-    srv = BerthServer(env=eh.SHARED_ENV)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
-
-
-@pytest.fixture(scope="module")
-def ecr(lserver):
-    return eh.boto_client(lserver, lserver.admin)
-
-
-@pytest.fixture(scope="module")
-def raw(lserver):
-    """A client that does not validate parameters itself (so the server's checks show)."""
-    return eh.boto_client(lserver, lserver.admin, validate=False)
 
 
 def policy(*rules):
@@ -75,24 +53,24 @@ def untag(server, repo, tag):
     assert r.status_code == 202, r.text
 
 
-def test_put_get_delete_with_the_cli(lserver):
+def test_put_get_delete_with_the_cli(own_server):
     repo = eh.unique("lc")
-    push(lserver, repo, "v1")
+    push(own_server, repo, "v1")
     text = policy(ONE_UNTAGGED, KEEP_THREE_V)
-    out = eh.aws(lserver, lserver.admin, "put-lifecycle-policy", "--repository-name", repo,
+    out = eh.aws(own_server, own_server.admin, "put-lifecycle-policy", "--repository-name", repo,
                  "--lifecycle-policy-text", text)
     assert out == {"registryId": eh.ACCOUNT, "repositoryName": repo, "lifecyclePolicyText": text}
-    out = eh.aws(lserver, lserver.admin, "get-lifecycle-policy", "--repository-name", repo)
+    out = eh.aws(own_server, own_server.admin, "get-lifecycle-policy", "--repository-name", repo)
     assert out["lifecyclePolicyText"] == text and out["repositoryName"] == repo
     assert "lastEvaluatedAt" not in out  # no lifecycle run has evaluated it
     # Replaced as a whole.
     text2 = policy(KEEP_THREE_V)
-    eh.aws(lserver, lserver.admin, "put-lifecycle-policy", "--repository-name", repo,
+    eh.aws(own_server, own_server.admin, "put-lifecycle-policy", "--repository-name", repo,
            "--lifecycle-policy-text", text2)
-    out = eh.aws(lserver, lserver.admin, "delete-lifecycle-policy", "--repository-name", repo)
+    out = eh.aws(own_server, own_server.admin, "delete-lifecycle-policy", "--repository-name", repo)
     assert out["lifecyclePolicyText"] == text2
     for op in ("get-lifecycle-policy", "delete-lifecycle-policy"):
-        res = eh.aws(lserver, lserver.admin, op, "--repository-name", repo, check=False)
+        res = eh.aws(own_server, own_server.admin, op, "--repository-name", repo, check=False)
         name = "".join(w.capitalize() for w in op.split("-"))
         eh.assert_cli_error(
             res, "LifecyclePolicyNotFoundException", name,
@@ -100,17 +78,17 @@ def test_put_get_delete_with_the_cli(lserver):
                     f"in the registry with id '{eh.ACCOUNT}'")
 
 
-def test_policy_goes_with_its_repository(lserver, ecr):
+def test_policy_goes_with_its_repository(own_server, own_ecr):
     repo = eh.unique("lc")
-    ecr.create_repository(repositoryName=repo)
-    ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=policy(KEEP_THREE_V))
-    ecr.delete_repository(repositoryName=repo)
+    own_ecr.create_repository(repositoryName=repo)
+    own_ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=policy(KEEP_THREE_V))
+    own_ecr.delete_repository(repositoryName=repo)
     with pytest.raises(ClientError) as e:
-        ecr.get_lifecycle_policy(repositoryName=repo)
+        own_ecr.get_lifecycle_policy(repositoryName=repo)
     eh.client_error(e.value, "RepositoryNotFoundException")
-    ecr.create_repository(repositoryName=repo)
+    own_ecr.create_repository(repositoryName=repo)
     with pytest.raises(ClientError) as e:
-        ecr.get_lifecycle_policy(repositoryName=repo)
+        own_ecr.get_lifecycle_policy(repositoryName=repo)
     eh.client_error(e.value, "LifecyclePolicyNotFoundException")
 
 
@@ -158,63 +136,63 @@ BAD_POLICIES = [
 
 
 @pytest.mark.parametrize("text,detail", BAD_POLICIES)
-def test_invalid_policies_are_refused_with_aws_wording(lserver, raw, text, detail):
+def test_invalid_policies_are_refused_with_aws_wording(own_server, own_raw, text, detail):
     repo = eh.unique("lc")
-    raw.create_repository(repositoryName=repo)
+    own_raw.create_repository(repositoryName=repo)
     if len(text) < 100:
         text = text + " " * (100 - len(text))
     with pytest.raises(ClientError) as e:
-        raw.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=text)
+        own_raw.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=text)
     msg = eh.client_error(e.value, "InvalidParameterException")
     assert msg.startswith(INVALID), msg
     assert msg.endswith("'"), msg
     if detail:
         assert detail in msg, msg
     with pytest.raises(ClientError) as e:
-        raw.get_lifecycle_policy(repositoryName=repo)
+        own_raw.get_lifecycle_policy(repositoryName=repo)
     eh.client_error(e.value, "LifecyclePolicyNotFoundException")
 
 
-def test_length_limits_and_missing_repository(lserver, raw):
+def test_length_limits_and_missing_repository(own_server, own_raw):
     repo = eh.unique("lc")
-    raw.create_repository(repositoryName=repo)
+    own_raw.create_repository(repositoryName=repo)
     for text in ("{}", "x" * 30_721):
         with pytest.raises(ClientError) as e:
-            raw.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=text)
+            own_raw.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=text)
         assert "lifecyclePolicyText" in eh.client_error(e.value, "InvalidParameterException")
     with pytest.raises(ClientError) as e:
-        raw.put_lifecycle_policy(repositoryName=eh.unique("missing"),
+        own_raw.put_lifecycle_policy(repositoryName=eh.unique("missing"),
                                  lifecyclePolicyText=policy(KEEP_THREE_V))
     eh.client_error(e.value, "RepositoryNotFoundException")
 
 
-def test_preview_end_to_end(lserver, ecr):
+def test_preview_end_to_end(own_server, own_ecr):
     """Six v* images, one other tag, two untagged: the preview expires the oldest untagged
     image (rule 1) and the three oldest v* images (rule 2), and changes nothing."""
     repo = eh.unique("lc")
     imgs = {}
     for t in ("v1", "v2", "v3", "v4", "v5", "v6", "latest"):
-        imgs[t] = push(lserver, repo, t)
-    old, new = push(lserver, repo, "old-untagged"), push(lserver, repo, "new-untagged")
-    untag(lserver, repo, "old-untagged")
-    untag(lserver, repo, "new-untagged")
-    before = ecr.list_images(repositoryName=repo)["imageIds"]
+        imgs[t] = push(own_server, repo, t)
+    old, new = push(own_server, repo, "old-untagged"), push(own_server, repo, "new-untagged")
+    untag(own_server, repo, "old-untagged")
+    untag(own_server, repo, "new-untagged")
+    before = own_ecr.list_images(repositoryName=repo)["imageIds"]
 
-    res = eh.aws(lserver, lserver.admin, "get-lifecycle-policy-preview", "--repository-name",
+    res = eh.aws(own_server, own_server.admin, "get-lifecycle-policy-preview", "--repository-name",
                  repo, check=False)
     eh.assert_cli_error(res, "LifecyclePolicyPreviewNotFoundException", "GetLifecyclePolicyPreview")
-    res = eh.aws(lserver, lserver.admin, "start-lifecycle-policy-preview", "--repository-name",
+    res = eh.aws(own_server, own_server.admin, "start-lifecycle-policy-preview", "--repository-name",
                  repo, check=False)
     eh.assert_cli_error(res, "LifecyclePolicyNotFoundException", "StartLifecyclePolicyPreview")
 
     text = policy(ONE_UNTAGGED, KEEP_THREE_V)
-    out = eh.aws(lserver, lserver.admin, "start-lifecycle-policy-preview", "--repository-name",
+    out = eh.aws(own_server, own_server.admin, "start-lifecycle-policy-preview", "--repository-name",
                  repo, "--lifecycle-policy-text", text)
     assert out["lifecyclePolicyText"] == text and out["repositoryName"] == repo
-    assert out["status"] in ("IN_PROGRESS", "COMPLETE")
-    eh.aws(lserver, lserver.admin, "wait", "lifecycle-policy-preview-complete",
+    assert out["status"] == "COMPLETE"  # evaluated when started
+    eh.aws(own_server, own_server.admin, "wait", "lifecycle-policy-preview-complete",
            "--repository-name", repo)
-    out = eh.aws(lserver, lserver.admin, "get-lifecycle-policy-preview", "--repository-name", repo)
+    out = eh.aws(own_server, own_server.admin, "get-lifecycle-policy-preview", "--repository-name", repo)
     assert out["status"] == "COMPLETE" and out["lifecyclePolicyText"] == text
     results = out["previewResults"]
     got = {(r["imageDigest"], r["appliedRulePriority"]) for r in results}
@@ -229,14 +207,14 @@ def test_preview_end_to_end(lserver, ecr):
     assert tags[imgs["v1"].digest] == ["v1"] and tags[old.digest] is None
     assert out["summary"]["expiringImageTotalCount"] == 4
     # A preview changes nothing, and the stored policy is not involved.
-    assert sorted(map(json.dumps, ecr.list_images(repositoryName=repo)["imageIds"])) == \
+    assert sorted(map(json.dumps, own_ecr.list_images(repositoryName=repo)["imageIds"])) == \
         sorted(map(json.dumps, before))
     with pytest.raises(ClientError) as e:
-        ecr.get_lifecycle_policy(repositoryName=repo)
+        own_ecr.get_lifecycle_policy(repositoryName=repo)
     eh.client_error(e.value, "LifecyclePolicyNotFoundException")
 
     # Pages of one through the boto3 paginator; the summary counts every result.
-    pages = list(ecr.get_paginator("get_lifecycle_policy_preview").paginate(
+    pages = list(own_ecr.get_paginator("get_lifecycle_policy_preview").paginate(
         repositoryName=repo, PaginationConfig={"PageSize": 1}))
     assert len(pages) == 4
     assert [p["previewResults"][0]["imageDigest"] for p in pages] == \
@@ -245,45 +223,45 @@ def test_preview_end_to_end(lserver, ecr):
     assert all(p["summary"]["expiringImageTotalCount"] == 4 for p in pages)
     assert "nextToken" not in pages[-1]
     # Filters: tag status; image ids.
-    r = ecr.get_lifecycle_policy_preview(repositoryName=repo, filter={"tagStatus": "UNTAGGED"})
+    r = own_ecr.get_lifecycle_policy_preview(repositoryName=repo, filter={"tagStatus": "UNTAGGED"})
     assert [x["imageDigest"] for x in r["previewResults"]] == [old.digest]
-    r = ecr.get_lifecycle_policy_preview(repositoryName=repo, filter={"tagStatus": "TAGGED"})
+    r = own_ecr.get_lifecycle_policy_preview(repositoryName=repo, filter={"tagStatus": "TAGGED"})
     assert len(r["previewResults"]) == 3
-    r = ecr.get_lifecycle_policy_preview(
+    r = own_ecr.get_lifecycle_policy_preview(
         repositoryName=repo, imageIds=[{"imageTag": "v2"}, {"imageDigest": new.digest}])
     assert [x["imageDigest"] for x in r["previewResults"]] == [imgs["v2"].digest]
     with pytest.raises(ClientError) as e:
-        ecr.get_lifecycle_policy_preview(repositoryName=repo, imageIds=[{"imageTag": "v2"}],
+        own_ecr.get_lifecycle_policy_preview(repositoryName=repo, imageIds=[{"imageTag": "v2"}],
                                          maxResults=5)
     eh.client_error(e.value, "InvalidParameterException")
     with pytest.raises(ClientError) as e:
-        ecr.get_lifecycle_policy_preview(repositoryName=repo, nextToken="garbage")
+        own_ecr.get_lifecycle_policy_preview(repositoryName=repo, nextToken="garbage")
     eh.client_error(e.value, "InvalidParameterException")
 
     # Without text, the stored policy is previewed; a new preview replaces the old one.
-    ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=policy(ONE_UNTAGGED))
-    ecr.start_lifecycle_policy_preview(repositoryName=repo)
-    ecr.get_waiter("lifecycle_policy_preview_complete").wait(
+    own_ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=policy(ONE_UNTAGGED))
+    own_ecr.start_lifecycle_policy_preview(repositoryName=repo)
+    own_ecr.get_waiter("lifecycle_policy_preview_complete").wait(
         repositoryName=repo, WaiterConfig={"Delay": 1, "MaxAttempts": 5})
-    r = ecr.get_lifecycle_policy_preview(repositoryName=repo)
+    r = own_ecr.get_lifecycle_policy_preview(repositoryName=repo)
     assert [x["imageDigest"] for x in r["previewResults"]] == [old.digest]
     assert r["summary"]["expiringImageTotalCount"] == 1
 
 
-def test_preview_never_expires_the_manifests_of_an_index(lserver, ecr):
+def test_preview_never_expires_the_manifests_of_an_index(own_server, own_ecr):
     """Untagged children of a tagged index are not candidates of their own."""
     repo = eh.unique("lc")
-    children = [push(lserver, repo, f"c{i}") for i in range(2)]
+    children = [push(own_server, repo, f"c{i}") for i in range(2)]
     index = json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": [
         {"mediaType": eh.OCI_MANIFEST, "digest": c.digest, "size": len(c.manifest)}
         for c in children]}).encode()
-    r = eh.v2(lserver, "PUT", f"/v2/{repo}/manifests/multi", lserver.admin, data=index,
+    r = eh.v2(own_server, "PUT", f"/v2/{repo}/manifests/multi", own_server.admin, data=index,
               headers={"Content-Type": INDEX})
     assert r.status_code == 201, r.text
-    lone = push(lserver, repo, "lone")
+    lone = push(own_server, repo, "lone")
     for t in ("c0", "c1", "lone"):
-        untag(lserver, repo, t)
-    ecr.start_lifecycle_policy_preview(
+        untag(own_server, repo, t)
+    own_ecr.start_lifecycle_policy_preview(
         repositoryName=repo,
         lifecyclePolicyText=policy(rule(1, {"tagStatus": "untagged",
                                             "countType": "sinceImagePushed",
@@ -291,7 +269,7 @@ def test_preview_never_expires_the_manifests_of_an_index(lserver, ecr):
                                    rule(2, {"tagStatus": "any",
                                             "countType": "imageCountMoreThan",
                                             "countNumber": 1})))
-    r = ecr.get_lifecycle_policy_preview(repositoryName=repo)
+    r = own_ecr.get_lifecycle_policy_preview(repositoryName=repo)
     # Rule 1: nothing is a day old. Rule 2 keeps the newest image of all and would expire the
     # older ones, but the index's children are not candidates on their own.
     got = {x["imageDigest"] for x in r["previewResults"]}
@@ -300,12 +278,12 @@ def test_preview_never_expires_the_manifests_of_an_index(lserver, ecr):
     assert all(x["appliedRulePriority"] == 2 for x in r["previewResults"])
 
 
-def test_lifecycle_operations_are_authorized(lserver, ecr):
+def test_lifecycle_operations_are_authorized(own_server, own_ecr):
     repo = eh.unique("lc")
-    ecr.create_repository(repositoryName=repo)
-    p = eh.create_principal(lserver, [("get-only", eh.identity_policy(["ecr:GetLifecyclePolicy"]))])
-    eh.wait_known(lserver, p.key)
-    client = eh.boto_client(lserver, p.key)
+    own_ecr.create_repository(repositoryName=repo)
+    p = eh.create_principal(own_server, [("get-only", eh.identity_policy(["ecr:GetLifecyclePolicy"]))])
+    eh.wait_known(own_server, p.key)
+    client = eh.boto_client(own_server, p.key)
     with pytest.raises(ClientError) as e:
         client.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=policy(KEEP_THREE_V))
     msg = eh.client_error(e.value, "AccessDeniedException")
@@ -321,29 +299,29 @@ def test_lifecycle_operations_are_authorized(lserver, ecr):
     eh.client_error(e.value, "LifecyclePolicyNotFoundException")
 
 
-def test_last_recorded_pull_time(lserver, ecr):
+def test_last_recorded_pull_time(own_server, own_ecr):
     """A manifest GET (not a HEAD) and BatchGetImage record a pull; DescribeImages reports it
     within a few seconds (pulls are written in batches)."""
     repo = eh.unique("lc")
-    img = push(lserver, repo, "v1")
-    other = push(lserver, repo, "v2")
-    r = eh.v2(lserver, "HEAD", f"/v2/{repo}/manifests/v1", lserver.admin,
+    img = push(own_server, repo, "v1")
+    other = push(own_server, repo, "v2")
+    r = eh.v2(own_server, "HEAD", f"/v2/{repo}/manifests/v1", own_server.admin,
               headers={"Accept": eh.OCI_MANIFEST})
     assert r.status_code == 200
     time.sleep(3)  # longer than the flush interval
-    d = ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": "v1"}])["imageDetails"][0]
+    d = own_ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": "v1"}])["imageDetails"][0]
     assert "lastRecordedPullTime" not in d, d
     start = time.time()
-    r = eh.get_manifest(lserver, lserver.admin, repo, "v1")
+    r = eh.get_manifest(own_server, own_server.admin, repo, "v1")
     assert r.status_code == 200
 
     def pulled(tag):
-        d = ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])["imageDetails"][0]
+        d = own_ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])["imageDetails"][0]
         assert "lastRecordedPullTime" in d, d
         return d
     d = eh.eventually(lambda: pulled("v1"), timeout=10)
     assert d["imageDigest"] == img.digest
     t = d["lastRecordedPullTime"].timestamp()
     assert start - 2 <= t <= time.time() + 1, (start, t)
-    ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v2"}])
+    own_ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v2"}])
     assert eh.eventually(lambda: pulled("v2"), timeout=10)["imageDigest"] == other.digest

@@ -17,27 +17,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ecrhelp as eh
-from berth_server import BerthServer
-
-
-@pytest.fixture(scope="module")
-def rserver():
-    srv = BerthServer(env=eh.SHARED_ENV)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
-
-
-@pytest.fixture(scope="module")
-def ecr(rserver):
-    return eh.boto_client(rserver, rserver.admin)
-
-
-@pytest.fixture(scope="module")
-def raw(rserver):
-    return eh.boto_client(rserver, rserver.admin, validate=False)
 
 
 REPLICATION = {"rules": [
@@ -48,18 +27,18 @@ REPLICATION = {"rules": [
 ]}
 
 
-def test_replication_configuration_with_the_cli(rserver):
-    out = eh.aws(rserver, rserver.admin, "describe-registry")
+def test_replication_configuration_with_the_cli(own_server):
+    out = eh.aws(own_server, own_server.admin, "describe-registry")
     assert out == {"registryId": eh.ACCOUNT, "replicationConfiguration": {"rules": []}}
-    out = eh.aws(rserver, rserver.admin, "put-replication-configuration",
+    out = eh.aws(own_server, own_server.admin, "put-replication-configuration",
                  "--replication-configuration", json.dumps(REPLICATION))
     assert out == {"replicationConfiguration": REPLICATION}
-    out = eh.aws(rserver, rserver.admin, "describe-registry")
+    out = eh.aws(own_server, own_server.admin, "describe-registry")
     assert out == {"registryId": eh.ACCOUNT, "replicationConfiguration": REPLICATION}
     # Replaced as a whole; an empty rule list clears it.
-    eh.aws(rserver, rserver.admin, "put-replication-configuration",
+    eh.aws(own_server, own_server.admin, "put-replication-configuration",
            "--replication-configuration", '{"rules": []}')
-    assert eh.aws(rserver, rserver.admin, "describe-registry")["replicationConfiguration"] == \
+    assert eh.aws(own_server, own_server.admin, "describe-registry")["replicationConfiguration"] == \
         {"rules": []}
 
 
@@ -86,37 +65,37 @@ BAD_REPLICATION = [
 
 
 @pytest.mark.parametrize("conf,kind,fragment", BAD_REPLICATION)
-def test_replication_configuration_is_validated(rserver, raw, conf, kind, fragment):
-    before = raw.describe_registry()["replicationConfiguration"]
+def test_replication_configuration_is_validated(own_server, own_raw, conf, kind, fragment):
+    before = own_raw.describe_registry()["replicationConfiguration"]
     # Raw signed calls: boto3 cannot even serialise some of these.
-    r = eh.call(rserver, rserver.admin, "PutReplicationConfiguration",
+    r = eh.call(own_server, own_server.admin, "PutReplicationConfiguration",
                 {"replicationConfiguration": conf})
     msg = eh.assert_error(r, kind)
     if fragment:
         assert fragment in msg, msg
-    assert raw.describe_registry()["replicationConfiguration"] == before
+    assert own_raw.describe_registry()["replicationConfiguration"] == before
 
 
-def test_scanning_configuration(rserver, ecr, raw):
-    out = eh.aws(rserver, rserver.admin, "get-registry-scanning-configuration")
+def test_scanning_configuration(own_server, own_ecr, own_raw):
+    out = eh.aws(own_server, own_server.admin, "get-registry-scanning-configuration")
     assert out == {"registryId": eh.ACCOUNT,
                    "scanningConfiguration": {"scanType": "BASIC", "rules": []}}
     rules = [{"scanFrequency": "CONTINUOUS_SCAN",
               "repositoryFilters": [{"filter": "prod-*", "filterType": "WILDCARD"}]},
              {"scanFrequency": "SCAN_ON_PUSH",
               "repositoryFilters": [{"filter": "team", "filterType": "WILDCARD"}]}]
-    out = eh.aws(rserver, rserver.admin, "put-registry-scanning-configuration",
+    out = eh.aws(own_server, own_server.admin, "put-registry-scanning-configuration",
                  "--scan-type", "ENHANCED", "--rules", json.dumps(rules))
     assert out == {"registryScanningConfiguration": {"scanType": "ENHANCED", "rules": rules}}
-    assert ecr.get_registry_scanning_configuration()["scanningConfiguration"] == \
+    assert own_ecr.get_registry_scanning_configuration()["scanningConfiguration"] == \
         {"scanType": "ENHANCED", "rules": rules}
 
     # Effective configuration per repository: the filter that selects it, else its own
     # scanOnPush, else manual; a missing repository is a per-item failure.
     for name, push in (("prod-api", False), ("myteam/app", False), ("other", True), ("plain", False)):
-        ecr.create_repository(repositoryName=name,
+        own_ecr.create_repository(repositoryName=name,
                               imageScanningConfiguration={"scanOnPush": push})
-    r = ecr.batch_get_repository_scanning_configuration(
+    r = own_ecr.batch_get_repository_scanning_configuration(
         repositoryNames=["prod-api", "myteam/app", "other", "plain", "missing-repo"])
     got = {c["repositoryName"]: (c["scanFrequency"], c["appliedScanFilters"])
            for c in r["scanningConfigurations"]}
@@ -142,58 +121,58 @@ def test_scanning_configuration(rserver, ecr, raw):
     ]
     for args, fragment in bad:
         with pytest.raises(ClientError) as e:
-            raw.put_registry_scanning_configuration(**args)
+            own_raw.put_registry_scanning_configuration(**args)
         assert fragment in eh.client_error(e.value, "InvalidParameterException")
-    assert ecr.get_registry_scanning_configuration()["scanningConfiguration"]["scanType"] == "ENHANCED"
+    assert own_ecr.get_registry_scanning_configuration()["scanningConfiguration"]["scanType"] == "ENHANCED"
     with pytest.raises(ClientError) as e:
-        raw.batch_get_repository_scanning_configuration(repositoryNames=[f"r{i:02}" for i in range(26)])
+        own_raw.batch_get_repository_scanning_configuration(repositoryNames=[f"r{i:02}" for i in range(26)])
     eh.client_error(e.value, "InvalidParameterException")
 
 
-def test_account_settings(rserver, ecr, raw):
-    assert ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "ENABLED"
-    assert ecr.get_account_setting(name="BASIC_SCAN_TYPE_VERSION")["value"] == "AWS_NATIVE"
-    assert ecr.get_account_setting(name="REGISTRY_POLICY_SCOPE")["value"] == "V2"
-    r = ecr.put_account_setting(name="BASIC_SCAN_TYPE_VERSION", value="CLAIR")
+def test_account_settings(own_server, own_ecr, own_raw):
+    assert own_ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "ENABLED"
+    assert own_ecr.get_account_setting(name="BASIC_SCAN_TYPE_VERSION")["value"] == "AWS_NATIVE"
+    assert own_ecr.get_account_setting(name="REGISTRY_POLICY_SCOPE")["value"] == "V2"
+    r = own_ecr.put_account_setting(name="BASIC_SCAN_TYPE_VERSION", value="CLAIR")
     assert (r["name"], r["value"]) == ("BASIC_SCAN_TYPE_VERSION", "CLAIR")
-    assert ecr.get_account_setting(name="BASIC_SCAN_TYPE_VERSION")["value"] == "CLAIR"
+    assert own_ecr.get_account_setting(name="BASIC_SCAN_TYPE_VERSION")["value"] == "CLAIR"
     for name, value, fragment in (("NO_SUCH_SETTING", "X", "must be one of"),
                                   ("BLOB_MOUNTING", "MAYBE", "ENABLED, DISABLED"),
                                   ("REGISTRY_POLICY_SCOPE", "V1", "V2")):
         with pytest.raises(ClientError) as e:
-            raw.put_account_setting(name=name, value=value)
+            own_raw.put_account_setting(name=name, value=value)
         assert fragment in eh.client_error(e.value, "ValidationException")
     with pytest.raises(ClientError) as e:
-        raw.get_account_setting(name="NO_SUCH_SETTING")
+        own_raw.get_account_setting(name="NO_SUCH_SETTING")
     eh.client_error(e.value, "ValidationException")
 
 
-def test_blob_mounting_setting_governs_cross_repository_mounts(rserver, ecr):
+def test_blob_mounting_setting_governs_cross_repository_mounts(own_server, own_ecr):
     src, dst = eh.unique("mnt"), eh.unique("mnt")
-    img = eh.push_image(rserver, rserver.admin, src, "v1")
+    img = eh.push_image(own_server, own_server.admin, src, "v1")
 
     def mount():
-        return eh.v2(rserver, "POST",
+        return eh.v2(own_server, "POST",
                      f"/v2/{dst}/blobs/uploads/?mount={img.layer_digest}&from={src}",
-                     rserver.admin)
+                     own_server.admin)
     try:
-        ecr.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
+        own_ecr.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
         r = mount()
         assert r.status_code == 202, r.text  # an upload session instead of a mount
-        assert eh.v2(rserver, "HEAD", f"/v2/{dst}/blobs/{img.layer_digest}",
-                     rserver.admin).status_code == 404
-        ecr.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
+        assert eh.v2(own_server, "HEAD", f"/v2/{dst}/blobs/{img.layer_digest}",
+                     own_server.admin).status_code == 404
+        own_ecr.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
         r = mount()
         assert r.status_code == 201, r.text
-        assert eh.v2(rserver, "HEAD", f"/v2/{dst}/blobs/{img.layer_digest}",
-                     rserver.admin).status_code == 200
+        assert eh.v2(own_server, "HEAD", f"/v2/{dst}/blobs/{img.layer_digest}",
+                     own_server.admin).status_code == 200
     finally:
-        ecr.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
+        own_ecr.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
 
 
-def test_features_not_running_yet_say_so(rserver, ecr):
+def test_features_not_running_yet_say_so(own_server, own_ecr):
     repo = eh.unique("feat")
-    img = eh.push_image(rserver, rserver.admin, repo, "v1")
+    img = eh.push_image(own_server, own_server.admin, repo, "v1")
     image_id = json.dumps({"imageDigest": img.digest})
     for args, kind, op in (
         (("start-image-scan", "--repository-name", repo, "--image-id", image_id),
@@ -207,19 +186,19 @@ def test_features_not_running_yet_say_so(rserver, ecr):
          "ValidationException", "CreatePullThroughCacheRule"),
         (("describe-pull-through-cache-rules",), "ValidationException", "DescribePullThroughCacheRules"),
     ):
-        out = eh.aws(rserver, rserver.admin, *args, check=False)
+        out = eh.aws(own_server, own_server.admin, *args, check=False)
         msg = eh.assert_cli_error(out, kind, op)
         assert "not available in this registry yet" in msg, msg
     # The repository is still checked first.
-    out = eh.aws(rserver, rserver.admin, "start-image-scan", "--repository-name",
+    out = eh.aws(own_server, own_server.admin, "start-image-scan", "--repository-name",
                  eh.unique("missing"), "--image-id", image_id, check=False)
     eh.assert_cli_error(out, "RepositoryNotFoundException", "StartImageScan")
 
 
-def test_registry_operations_are_authorized(rserver, ecr):
-    p = eh.create_principal(rserver, [("describe", eh.identity_policy(["ecr:DescribeRegistry"]))])
-    eh.wait_known(rserver, p.key)
-    client = eh.boto_client(rserver, p.key)
+def test_registry_operations_are_authorized(own_server, own_ecr):
+    p = eh.create_principal(own_server, [("describe", eh.identity_policy(["ecr:DescribeRegistry"]))])
+    eh.wait_known(own_server, p.key)
+    client = eh.boto_client(own_server, p.key)
     assert eh.eventually(lambda: client.describe_registry())["registryId"] == eh.ACCOUNT
     for call in (
         lambda: client.put_replication_configuration(replicationConfiguration={"rules": []}),
@@ -231,4 +210,4 @@ def test_registry_operations_are_authorized(rserver, ecr):
         with pytest.raises(ClientError) as e:
             call()
         eh.client_error(e.value, "AccessDeniedException")
-    assert ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "ENABLED"
+    assert own_ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "ENABLED"

@@ -7,7 +7,6 @@ import botocore.exceptions
 import pytest
 
 import ecrhelp as eh
-from berth_server import BerthServer
 
 NOT_FOUND = "Registry policy does not exist in the registry with id '000000000000'"
 
@@ -22,19 +21,9 @@ REPLICATION = json.dumps({
 }, indent=2)
 
 
-@pytest.fixture(scope="module")
-def rserver():
-    srv = BerthServer(env=eh.SHARED_ENV)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
-
-
 @pytest.fixture
-def recr(rserver):
-    c = eh.boto_client(rserver, rserver.admin)
+def recr(own_server):
+    c = eh.boto_client(own_server, own_server.admin)
     yield c
     # Leave no registry policy behind for the next test.
     try:
@@ -49,7 +38,7 @@ def expect_not_found(call):
     assert eh.client_error(ei.value, "RegistryPolicyNotFoundException") == NOT_FOUND
 
 
-def test_boto3_round_trip(rserver, recr):
+def test_boto3_round_trip(own_server, recr):
     expect_not_found(recr.get_registry_policy)
     expect_not_found(recr.delete_registry_policy)
 
@@ -57,7 +46,7 @@ def test_boto3_round_trip(rserver, recr):
     assert (out["registryId"], out["policyText"]) == ("000000000000", REPLICATION)
     got = recr.get_registry_policy()
     assert (got["registryId"], got["policyText"]) == ("000000000000", REPLICATION)
-    assert json.loads(rserver.cli("registry-policy", "get").stdout) == json.loads(REPLICATION)
+    assert json.loads(own_server.cli("registry-policy", "get").stdout) == json.loads(REPLICATION)
 
     out = recr.put_registry_policy(policyText=DENY_DELETE)
     assert out["policyText"] == DENY_DELETE
@@ -67,20 +56,20 @@ def test_boto3_round_trip(rserver, recr):
     assert (out["registryId"], out["policyText"]) == ("000000000000", DENY_DELETE)
     expect_not_found(recr.get_registry_policy)
     expect_not_found(recr.delete_registry_policy)
-    assert rserver.cli("registry-policy", "get", check=False).returncode != 0
+    assert own_server.cli("registry-policy", "get", check=False).returncode != 0
 
 
-def test_cli_round_trip(rserver, recr):
-    key = rserver.admin
-    out = eh.aws(rserver, key, "get-registry-policy", check=False)
+def test_cli_round_trip(own_server, recr):
+    key = own_server.admin
+    out = eh.aws(own_server, key, "get-registry-policy", check=False)
     eh.assert_cli_error(out, "RegistryPolicyNotFoundException", "GetRegistryPolicy", message=NOT_FOUND)
-    out = eh.aws(rserver, key, "put-registry-policy", "--policy-text", REPLICATION)
+    out = eh.aws(own_server, key, "put-registry-policy", "--policy-text", REPLICATION)
     assert out == {"registryId": "000000000000", "policyText": REPLICATION}
-    out = eh.aws(rserver, key, "get-registry-policy")
+    out = eh.aws(own_server, key, "get-registry-policy")
     assert out == {"registryId": "000000000000", "policyText": REPLICATION}
-    out = eh.aws(rserver, key, "delete-registry-policy")
+    out = eh.aws(own_server, key, "delete-registry-policy")
     assert out == {"registryId": "000000000000", "policyText": REPLICATION}
-    out = eh.aws(rserver, key, "delete-registry-policy", check=False)
+    out = eh.aws(own_server, key, "delete-registry-policy", check=False)
     eh.assert_cli_error(out, "RegistryPolicyNotFoundException", "DeleteRegistryPolicy", message=NOT_FOUND)
 
 
@@ -90,7 +79,7 @@ def test_cli_round_trip(rserver, recr):
     eh.resource_policy([{"Effect": "Deny", "Principal": "*", "Action": "ecr:DeleteEverything"}]),
     "[]",
 ])
-def test_invalid_policy_text(rserver, recr, text):
+def test_invalid_policy_text(own_server, recr, text):
     recr.put_registry_policy(policyText=REPLICATION)
     with pytest.raises(botocore.exceptions.ClientError) as ei:
         recr.put_registry_policy(policyText=text)
@@ -100,27 +89,27 @@ def test_invalid_policy_text(rserver, recr, text):
     assert recr.get_registry_policy()["policyText"] == REPLICATION
 
 
-def test_principal_without_permission_is_denied(rserver, recr):
-    p = eh.create_principal(rserver)
-    eh.wait_known(rserver, p.key)
+def test_principal_without_permission_is_denied(own_server, recr):
+    p = eh.create_principal(own_server)
+    eh.wait_known(own_server, p.key)
     for op, action, body in [("PutRegistryPolicy", "ecr:PutRegistryPolicy", {"policyText": DENY_DELETE}),
                              ("GetRegistryPolicy", "ecr:GetRegistryPolicy", {}),
                              ("DeleteRegistryPolicy", "ecr:DeleteRegistryPolicy", {})]:
-        eh.assert_error(eh.call(rserver, p.key, op, body), "AccessDeniedException", message=(
+        eh.assert_error(eh.call(own_server, p.key, op, body), "AccessDeniedException", message=(
             f"User: {p.arn} is not authorized to perform: {action} on resource: * "
             f"because no identity-based policy allows the {action} action"))
     expect_not_found(recr.get_registry_policy)
 
 
-def test_explicit_deny_is_enforced_on_v2(rserver, recr):
-    admin = eh.basic(*rserver.admin)
+def test_explicit_deny_is_enforced_on_v2(own_server, recr):
+    admin = eh.basic(*own_server.admin)
     name = eh.unique("regdeny") + "/app"
-    img = eh.push_image(rserver, admin, name, "v1")
-    keep = eh.push_image(rserver, admin, name, "keep")
+    img = eh.push_image(own_server, admin, name, "v1")
+    keep = eh.push_image(own_server, admin, name, "keep")
     recr.put_registry_policy(policyText=DENY_DELETE)
 
     def denied():
-        r = eh.v2(rserver, "DELETE", f"/v2/{name}/manifests/{img.digest}", admin)
+        r = eh.v2(own_server, "DELETE", f"/v2/{name}/manifests/{img.digest}", admin)
         assert r.status_code == 403, f"{r.status_code} {r.text}"
         err = r.json()["errors"][0]
         assert err["code"] == "DENIED", r.text
@@ -129,16 +118,16 @@ def test_explicit_deny_is_enforced_on_v2(rserver, recr):
             f"{eh.repo_arn(name)} with an explicit deny"), r.text
     eh.eventually(denied, timeout=5)
     # Everything else still works for the administrator.
-    r = eh.get_manifest(rserver, admin, name, "v1")
+    r = eh.get_manifest(own_server, admin, name, "v1")
     assert r.status_code == 200 and r.content == img.manifest, r.status_code
-    eh.push_image(rserver, admin, name, "third")
+    eh.push_image(own_server, admin, name, "third")
 
     recr.delete_registry_policy()
 
     def deleted():
-        r = eh.v2(rserver, "DELETE", f"/v2/{name}/manifests/{img.digest}", admin)
+        r = eh.v2(own_server, "DELETE", f"/v2/{name}/manifests/{img.digest}", admin)
         assert r.status_code == 202, f"{r.status_code} {r.text}"
     eh.eventually(deleted, timeout=5)
-    assert eh.get_manifest(rserver, admin, name, "v1").status_code == 404
-    r = eh.get_manifest(rserver, admin, name, "keep")
+    assert eh.get_manifest(own_server, admin, name, "v1").status_code == 404
+    r = eh.get_manifest(own_server, admin, name, "keep")
     assert r.status_code == 200 and r.content == keep.manifest

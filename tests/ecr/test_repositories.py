@@ -25,41 +25,16 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+import ecrhelp as eh
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 
-from berth_server import BerthServer  # noqa: E402
 
 REGION = "us-east-1"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def rserver():
-    srv = BerthServer(env={"BERTH_AUTH__MAX_FAILURES": "1000000"})
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
-
-
-def client_for(server, key):
-    return boto3.client(
-        "ecr",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=key[0],
-        aws_secret_access_key=key[1],
-        config=botocore.config.Config(retries={"max_attempts": 1}),
-    )
-
-
-@pytest.fixture(scope="module")
-def ecr(rserver):
-    return client_for(rserver, rserver.admin)
 
 
 def unique(prefix="repo"):
@@ -143,9 +118,9 @@ def tag_digest(server, repo, tag):
 
 # ---- CreateRepository ---------------------------------------------------------------------------
 
-def test_create_repository_echoes_every_setting(rserver, ecr):
+def test_create_repository_echoes_every_setting(own_server, own_ecr):
     name = unique("team") + "/app"
-    r = ecr.create_repository(
+    r = own_ecr.create_repository(
         repositoryName=name,
         tags=[{"Key": "team", "Value": "infra"}, {"Key": "empty", "Value": ""}],
         imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
@@ -158,42 +133,42 @@ def test_create_repository_echoes_every_setting(rserver, ecr):
     assert r["repositoryArn"].startswith("arn:aws:ecr:us-east-1:")
     assert r["repositoryArn"].endswith(f":repository/{name}")
     assert r["registryId"] == r["repositoryArn"].split(":")[4]
-    assert r["repositoryUri"] == f"{rserver.hostport}/{name}"
+    assert r["repositoryUri"] == f"{own_server.hostport}/{name}"
     assert r["createdAt"].timestamp() > 1_600_000_000
     assert r["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     assert r["imageTagMutabilityExclusionFilters"] == [
         {"filterType": "WILDCARD", "filter": "latest"}, {"filterType": "WILDCARD", "filter": "dev-*"}]
     assert r["imageScanningConfiguration"] == {"scanOnPush": True}
     assert r["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": "alias/my-key"}
-    tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"])["tags"]
+    tags = own_ecr.list_tags_for_resource(resourceArn=r["repositoryArn"])["tags"]
     assert sorted(tags, key=lambda t: t["Key"]) == [{"Key": "empty", "Value": ""},
                                                     {"Key": "team", "Value": "infra"}]
     # Described the same way.
-    d = ecr.describe_repositories(repositoryNames=[name])["repositories"]
+    d = own_ecr.describe_repositories(repositoryNames=[name])["repositories"]
     assert d == [r]
 
 
-def test_create_repository_defaults(rserver, ecr):
+def test_create_repository_defaults(own_server, own_ecr):
     name = unique()
-    r = ecr.create_repository(repositoryName=name)["repository"]
+    r = own_ecr.create_repository(repositoryName=name)["repository"]
     assert r["imageTagMutability"] == "MUTABLE"
     assert "imageTagMutabilityExclusionFilters" not in r
     assert r["imageScanningConfiguration"] == {"scanOnPush": False}
     assert r["encryptionConfiguration"] == {"encryptionType": "AES256"}
     # An empty repository exists for /v2 too.
-    t = requests.get(f"{rserver.url}/v2/{name}/tags/list", auth=rserver.admin, timeout=TIMEOUT)
+    t = requests.get(f"{own_server.url}/v2/{name}/tags/list", auth=own_server.admin, timeout=TIMEOUT)
     assert t.status_code == 200 and t.json()["tags"] == [], t.text
 
 
-def test_create_existing_repository_is_refused(ecr):
+def test_create_existing_repository_is_refused(own_ecr):
     name = unique()
-    ecr.create_repository(repositoryName=name)
+    own_ecr.create_repository(repositoryName=name)
     with pytest.raises(ClientError) as e:
-        ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
+        own_ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
     code, msg = error(e)
     assert code == "RepositoryAlreadyExistsException"
     assert f"The repository with name '{name}' already exists in the registry with id" in msg
-    assert ecr.describe_repositories(repositoryNames=[name])["repositories"][0][
+    assert own_ecr.describe_repositories(repositoryNames=[name])["repositories"][0][
         "imageTagMutability"] == "MUTABLE"
 
 
@@ -235,40 +210,40 @@ def test_create_existing_repository_is_refused(ecr):
     ({"tags": [{"Key": "aws:reserved", "Value": "v"}]}, "InvalidTagParameterException", "aws:"),
     ({"tags": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]}, "TooManyTagsException", "50"),
 ])
-def test_create_repository_validates_on_the_server(ecr, kwargs, code, fragment):
+def test_create_repository_validates_on_the_server(own_ecr, kwargs, code, fragment):
     kwargs = dict(kwargs)
     name = kwargs.setdefault("repositoryName", unique())
     with pytest.raises(ClientError) as e:
-        ecr.create_repository(**kwargs)
+        own_ecr.create_repository(**kwargs)
     got, msg = error(e)
     assert got == code, msg
     assert fragment in msg
     if len(name) <= 256 and name == name.lower() and "//" not in name:
         with pytest.raises(ClientError) as e:
-            ecr.describe_repositories(repositoryNames=[name])
+            own_ecr.describe_repositories(repositoryNames=[name])
         assert error(e)[0] == "RepositoryNotFoundException"
 
 
-def test_create_repository_with_another_registry_id_is_refused(ecr):
+def test_create_repository_with_another_registry_id_is_refused(own_ecr):
     with pytest.raises(ClientError) as e:
-        ecr.create_repository(registryId="999999999999", repositoryName=unique())
+        own_ecr.create_repository(registryId="999999999999", repositoryName=unique())
     assert error(e)[0] == "RepositoryNotFoundException"
     with pytest.raises(ClientError) as e:
-        ecr.create_repository(registryId="12", repositoryName=unique())
+        own_ecr.create_repository(registryId="12", repositoryName=unique())
     assert error(e)[0] == "InvalidParameterException"
 
 
 # ---- DescribeRepositories -----------------------------------------------------------------------
 
-def test_describe_repositories_by_name(ecr):
+def test_describe_repositories_by_name(own_ecr):
     a, b = unique("a"), unique("b")
     for n in (a, b):
-        ecr.create_repository(repositoryName=n)
-    got = ecr.describe_repositories(repositoryNames=[b, a])["repositories"]
+        own_ecr.create_repository(repositoryName=n)
+    got = own_ecr.describe_repositories(repositoryNames=[b, a])["repositories"]
     assert [r["repositoryName"] for r in got] == [b, a]
-    assert "nextToken" not in ecr.describe_repositories(repositoryNames=[a])
+    assert "nextToken" not in own_ecr.describe_repositories(repositoryNames=[a])
     with pytest.raises(ClientError) as e:
-        ecr.describe_repositories(repositoryNames=[a, "does-not-exist"])
+        own_ecr.describe_repositories(repositoryNames=[a, "does-not-exist"])
     code, msg = error(e)
     assert code == "RepositoryNotFoundException"
     assert "The repository with name 'does-not-exist' does not exist in the registry with id" in msg
@@ -283,25 +258,25 @@ def test_describe_repositories_by_name(ecr):
     ({"nextToken": "garbage!!"}, "nextToken"),
     ({"nextToken": "Z2FyYmFnZQ"}, "nextToken"),
 ])
-def test_describe_repositories_validation(ecr, kwargs, fragment):
+def test_describe_repositories_validation(own_ecr, kwargs, fragment):
     with pytest.raises(ClientError) as e:
-        ecr.describe_repositories(**kwargs)
+        own_ecr.describe_repositories(**kwargs)
     code, msg = error(e)
     assert code == "InvalidParameterException", msg
     assert fragment in msg
 
 
-def test_describe_repositories_pages(rserver, ecr):
+def test_describe_repositories_pages(own_server, own_ecr):
     prefix = unique("page")
     names = [f"{prefix}/r{i}" for i in range(7)]
     for n in names:
-        ecr.create_repository(repositoryName=n)
+        own_ecr.create_repository(repositoryName=n)
     seen, token, pages = [], None, 0
     while True:
         kw = {"maxResults": 3}
         if token:
             kw["nextToken"] = token
-        r = ecr.describe_repositories(**kw)
+        r = own_ecr.describe_repositories(**kw)
         pages += 1
         assert len(r["repositories"]) <= 3
         seen += [x["repositoryName"] for x in r["repositories"]]
@@ -313,49 +288,49 @@ def test_describe_repositories_pages(rserver, ecr):
     assert seen == sorted(seen) and len(seen) == len(set(seen))
     assert [s for s in seen if s.startswith(prefix + "/")] == names
     # boto3's paginator over the same pages.
-    pager = ecr.get_paginator("describe_repositories")
+    pager = own_ecr.get_paginator("describe_repositories")
     listed = [x["repositoryName"] for p in pager.paginate(PaginationConfig={"PageSize": 2})
               for x in p["repositories"]]
     assert listed == seen
     # The CLI paginates by itself: --page-size 2 means several calls, one answer.
-    out = json.loads(aws(rserver, "describe-repositories", "--page-size", "2").stdout)
+    out = json.loads(aws(own_server, "describe-repositories", "--page-size", "2").stdout)
     assert [x["repositoryName"] for x in out["repositories"]] == seen
     # --max-items cuts it short and hands back a token the CLI understands.
-    out = json.loads(aws(rserver, "describe-repositories", "--page-size", "2",
+    out = json.loads(aws(own_server, "describe-repositories", "--page-size", "2",
                          "--max-items", "3").stdout)
     assert len(out["repositories"]) == 3 and out.get("NextToken")
     # A page of exactly the remaining repositories has no nextToken.
     total = len(seen)
-    r = ecr.describe_repositories(maxResults=total)
+    r = own_ecr.describe_repositories(maxResults=total)
     assert len(r["repositories"]) == total and "nextToken" not in r
 
 
-def test_a_pushed_image_makes_its_repository_describable(rserver, ecr):
+def test_a_pushed_image_makes_its_repository_describable(own_server, own_ecr):
     name = unique("pushed") + "/img"
-    push(rserver, name, "v1", "pushed")
-    r = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    push(own_server, name, "v1", "pushed")
+    r = own_ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     assert r["repositoryName"] == name
     assert r["imageTagMutability"] == "MUTABLE"
-    listed = [x["repositoryName"] for p in ecr.get_paginator("describe_repositories").paginate()
+    listed = [x["repositoryName"] for p in own_ecr.get_paginator("describe_repositories").paginate()
               for x in p["repositories"]]
     assert name in listed
 
 
-def test_describe_repositories_lists_only_what_the_caller_may_describe(rserver, ecr):
+def test_describe_repositories_lists_only_what_the_caller_may_describe(own_server, own_ecr):
     visible = unique("vis")
     hidden = unique("hid")
     for n in (visible, hidden):
-        ecr.create_repository(repositoryName=n)
+        own_ecr.create_repository(repositoryName=n)
     user = unique("user")
-    arn = ecr.describe_repositories(repositoryNames=[visible])["repositories"][0]["repositoryArn"]
+    arn = own_ecr.describe_repositories(repositoryNames=[visible])["repositories"][0]["repositoryArn"]
     policy = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "ecr:DescribeRepositories", "Resource": arn}]}
-    rserver.cli("principal", "create", user)
-    rserver.cli("policy", "attach", user, "describe-one", "-", input=json.dumps(policy))
-    out = rserver.cli("key", "create", user).stdout
+    own_server.cli("principal", "create", user)
+    own_server.cli("policy", "attach", user, "describe-one", "-", input=json.dumps(policy))
+    out = own_server.cli("key", "create", user).stdout
     fields = dict(re.findall(r"^(access_key_id|secret_access_key) = (\S+)$", out, re.M))
     key = (fields["access_key_id"], fields["secret_access_key"])
-    limited = client_for(rserver, key)
+    limited = eh.boto_client(own_server, key)
     # The server picks new identities up from its store shortly.
     deadline = time.time() + 20
     while True:
@@ -383,95 +358,95 @@ def test_describe_repositories_lists_only_what_the_caller_may_describe(rserver, 
 
 # ---- DeleteRepository ---------------------------------------------------------------------------
 
-def test_delete_empty_repository(ecr):
+def test_delete_empty_repository(own_ecr):
     name = unique()
-    created = ecr.create_repository(repositoryName=name,
+    created = own_ecr.create_repository(repositoryName=name,
                                     imageTagMutability="IMMUTABLE")["repository"]
-    deleted = ecr.delete_repository(repositoryName=name)["repository"]
+    deleted = own_ecr.delete_repository(repositoryName=name)["repository"]
     assert deleted == created
     with pytest.raises(ClientError) as e:
-        ecr.describe_repositories(repositoryNames=[name])
+        own_ecr.describe_repositories(repositoryNames=[name])
     assert error(e)[0] == "RepositoryNotFoundException"
     with pytest.raises(ClientError) as e:
-        ecr.delete_repository(repositoryName=name)
+        own_ecr.delete_repository(repositoryName=name)
     code, msg = error(e)
     assert code == "RepositoryNotFoundException"
     assert f"The repository with name '{name}' does not exist" in msg
 
 
-def test_delete_repository_with_images_needs_force(rserver, ecr):
+def test_delete_repository_with_images_needs_force(own_server, own_ecr):
     name = unique("full")
-    digest = push(rserver, name, "v1", "full")
-    ecr.set_repository_policy(repositoryName=name, policyText=json.dumps({
+    digest = push(own_server, name, "v1", "full")
+    own_ecr.set_repository_policy(repositoryName=name, policyText=json.dumps({
         "Version": "2012-10-17",
         "Statement": [{"Sid": "s", "Effect": "Allow", "Principal": "*", "Action": "ecr:ListImages"}]}))
     with pytest.raises(ClientError) as e:
-        ecr.delete_repository(repositoryName=name)
+        own_ecr.delete_repository(repositoryName=name)
     code, msg = error(e)
     assert code == "RepositoryNotEmptyException"
     assert msg.startswith(f"The repository with name '{name}' in registry with id '")
     assert msg.endswith("cannot be deleted because it still contains images")
-    assert tag_digest(rserver, name, "v1") == digest
-    ecr.delete_repository(repositoryName=name, force=True)
-    r = requests.get(f"{rserver.url}/v2/{name}/manifests/v1", auth=rserver.admin,
+    assert tag_digest(own_server, name, "v1") == digest
+    own_ecr.delete_repository(repositoryName=name, force=True)
+    r = requests.get(f"{own_server.url}/v2/{name}/manifests/v1", auth=own_server.admin,
                      headers={"Accept": OCI_MANIFEST}, timeout=TIMEOUT)
     assert r.status_code == 404
-    r = requests.get(f"{rserver.url}/v2/{name}/tags/list", auth=rserver.admin, timeout=TIMEOUT)
+    r = requests.get(f"{own_server.url}/v2/{name}/tags/list", auth=own_server.admin, timeout=TIMEOUT)
     assert r.status_code == 404
     # Recreated, it has no images and no policy.
-    ecr.create_repository(repositoryName=name)
+    own_ecr.create_repository(repositoryName=name)
     with pytest.raises(ClientError) as e:
-        ecr.get_repository_policy(repositoryName=name)
+        own_ecr.get_repository_policy(repositoryName=name)
     assert error(e)[0] == "RepositoryPolicyNotFoundException"
-    r = requests.get(f"{rserver.url}/v2/{name}/tags/list", auth=rserver.admin, timeout=TIMEOUT)
+    r = requests.get(f"{own_server.url}/v2/{name}/tags/list", auth=own_server.admin, timeout=TIMEOUT)
     assert r.status_code == 200 and r.json()["tags"] == []
 
 
-def test_delete_repository_with_the_cli(rserver):
+def test_delete_repository_with_the_cli(own_server):
     name = unique("cli")
-    out = json.loads(aws(rserver, "create-repository", "--repository-name", name,
+    out = json.loads(aws(own_server, "create-repository", "--repository-name", name,
                          "--image-tag-mutability", "IMMUTABLE").stdout)
     assert out["repository"]["imageTagMutability"] == "IMMUTABLE"
-    push(rserver, name, "v1", "cli")
-    out = aws(rserver, "delete-repository", "--repository-name", name, check=False)
+    push(own_server, name, "v1", "cli")
+    out = aws(own_server, "delete-repository", "--repository-name", name, check=False)
     assert out.returncode != 0 and "RepositoryNotEmptyException" in out.stderr
-    out = json.loads(aws(rserver, "delete-repository", "--repository-name", name, "--force").stdout)
+    out = json.loads(aws(own_server, "delete-repository", "--repository-name", name, "--force").stdout)
     assert out["repository"]["repositoryName"] == name
-    out = aws(rserver, "describe-repositories", "--repository-names", name, check=False)
+    out = aws(own_server, "describe-repositories", "--repository-names", name, check=False)
     assert out.returncode != 0 and "RepositoryNotFoundException" in out.stderr
 
 
 # ---- resource tags ------------------------------------------------------------------------------
 
-def test_tag_untag_list(ecr):
+def test_tag_untag_list(own_ecr):
     name = unique()
-    arn = ecr.create_repository(repositoryName=name,
+    arn = own_ecr.create_repository(repositoryName=name,
                                 tags=[{"Key": "a", "Value": "1"}])["repository"]["repositoryArn"]
-    assert ecr.tag_resource(resourceArn=arn, tags=[{"Key": "b", "Value": "2"},
+    assert own_ecr.tag_resource(resourceArn=arn, tags=[{"Key": "b", "Value": "2"},
                                                    {"Key": "a", "Value": "3"}]) is not None
-    tags = ecr.list_tags_for_resource(resourceArn=arn)["tags"]
+    tags = own_ecr.list_tags_for_resource(resourceArn=arn)["tags"]
     assert sorted(tags, key=lambda t: t["Key"]) == [{"Key": "a", "Value": "3"},
                                                     {"Key": "b", "Value": "2"}]
-    ecr.untag_resource(resourceArn=arn, tagKeys=["a", "never-set"])
-    assert ecr.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "b", "Value": "2"}]
-    ecr.untag_resource(resourceArn=arn, tagKeys=[])
-    assert len(ecr.list_tags_for_resource(resourceArn=arn)["tags"]) == 1
+    own_ecr.untag_resource(resourceArn=arn, tagKeys=["a", "never-set"])
+    assert own_ecr.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "b", "Value": "2"}]
+    own_ecr.untag_resource(resourceArn=arn, tagKeys=[])
+    assert len(own_ecr.list_tags_for_resource(resourceArn=arn)["tags"]) == 1
     # At most 50 in all: 49 more is one too many and changes nothing.
     with pytest.raises(ClientError) as e:
-        ecr.tag_resource(resourceArn=arn, tags=[{"Key": f"k{i}", "Value": ""} for i in range(50)])
+        own_ecr.tag_resource(resourceArn=arn, tags=[{"Key": f"k{i}", "Value": ""} for i in range(50)])
     assert error(e)[0] == "TooManyTagsException"
-    assert len(ecr.list_tags_for_resource(resourceArn=arn)["tags"]) == 1
-    ecr.tag_resource(resourceArn=arn, tags=[{"Key": f"k{i}", "Value": ""} for i in range(49)])
-    assert len(ecr.list_tags_for_resource(resourceArn=arn)["tags"]) == 50
+    assert len(own_ecr.list_tags_for_resource(resourceArn=arn)["tags"]) == 1
+    own_ecr.tag_resource(resourceArn=arn, tags=[{"Key": f"k{i}", "Value": ""} for i in range(49)])
+    assert len(own_ecr.list_tags_for_resource(resourceArn=arn)["tags"]) == 50
 
 
-def test_tag_operations_errors(ecr):
+def test_tag_operations_errors(own_ecr):
     name = unique()
-    arn = ecr.create_repository(repositoryName=name)["repository"]["repositoryArn"]
+    arn = own_ecr.create_repository(repositoryName=name)["repository"]["repositoryArn"]
     missing = arn.rsplit("/", 1)[0] + "/" + unique("missing")
-    for call in (lambda a: ecr.list_tags_for_resource(resourceArn=a),
-                 lambda a: ecr.tag_resource(resourceArn=a, tags=[{"Key": "k", "Value": "v"}]),
-                 lambda a: ecr.untag_resource(resourceArn=a, tagKeys=["k"])):
+    for call in (lambda a: own_ecr.list_tags_for_resource(resourceArn=a),
+                 lambda a: own_ecr.tag_resource(resourceArn=a, tags=[{"Key": "k", "Value": "v"}]),
+                 lambda a: own_ecr.untag_resource(resourceArn=a, tagKeys=["k"])):
         with pytest.raises(ClientError) as e:
             call(missing)
         assert error(e)[0] == "RepositoryNotFoundException"
@@ -481,70 +456,70 @@ def test_tag_operations_errors(ecr):
                 call(bad)
             assert error(e)[0] == "InvalidParameterException", bad
     with pytest.raises(ClientError) as e:
-        ecr.tag_resource(resourceArn=arn, tags=[{"Key": "k" * 129, "Value": "v"}])
+        own_ecr.tag_resource(resourceArn=arn, tags=[{"Key": "k" * 129, "Value": "v"}])
     assert error(e)[0] == "InvalidTagParameterException"
     with pytest.raises(ClientError) as e:
-        ecr.tag_resource(resourceArn=arn, tags=[{"Key": "k", "Value": "v" * 257}])
+        own_ecr.tag_resource(resourceArn=arn, tags=[{"Key": "k", "Value": "v" * 257}])
     assert error(e)[0] == "InvalidTagParameterException"
     with pytest.raises(ClientError) as e:
-        ecr.untag_resource(resourceArn=arn, tagKeys=[f"k{i}" for i in range(201)])
+        own_ecr.untag_resource(resourceArn=arn, tagKeys=[f"k{i}" for i in range(201)])
     assert error(e)[0] == "InvalidParameterException"
     with pytest.raises(ClientError) as e:
-        ecr.untag_resource(resourceArn=arn, tagKeys=["k" * 129])
+        own_ecr.untag_resource(resourceArn=arn, tagKeys=["k" * 129])
     assert error(e)[0] == "InvalidTagParameterException"
 
 
-def test_tags_with_the_cli(rserver):
+def test_tags_with_the_cli(own_server):
     name = unique("clitags")
-    arn = json.loads(aws(rserver, "create-repository", "--repository-name", name,
+    arn = json.loads(aws(own_server, "create-repository", "--repository-name", name,
                          "--tags", "Key=team,Value=x").stdout)["repository"]["repositoryArn"]
-    aws(rserver, "tag-resource", "--resource-arn", arn, "--tags", "Key=env,Value=prod")
-    out = json.loads(aws(rserver, "list-tags-for-resource", "--resource-arn", arn).stdout)
+    aws(own_server, "tag-resource", "--resource-arn", arn, "--tags", "Key=env,Value=prod")
+    out = json.loads(aws(own_server, "list-tags-for-resource", "--resource-arn", arn).stdout)
     assert sorted(t["Key"] for t in out["tags"]) == ["env", "team"]
-    aws(rserver, "untag-resource", "--resource-arn", arn, "--tag-keys", "team")
-    out = json.loads(aws(rserver, "list-tags-for-resource", "--resource-arn", arn).stdout)
+    aws(own_server, "untag-resource", "--resource-arn", arn, "--tag-keys", "team")
+    out = json.loads(aws(own_server, "list-tags-for-resource", "--resource-arn", arn).stdout)
     assert out["tags"] == [{"Key": "env", "Value": "prod"}]
 
 
 # ---- tag mutability -----------------------------------------------------------------------------
 
-def test_immutable_tags_are_enforced_on_v2_pushes(rserver, ecr):
+def test_immutable_tags_are_enforced_on_v2_pushes(own_server, own_ecr):
     name = unique("immut")
-    ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
-    first = push(rserver, name, "v1", "one")
+    own_ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
+    first = push(own_server, name, "v1", "one")
     # The same manifest again is fine.
-    r = put_manifest(rserver, name, "v1", image(rserver, name, "one"))
+    r = put_manifest(own_server, name, "v1", image(own_server, name, "one"))
     assert r.status_code == 201, r.text
     # Another manifest under the same tag is refused, and nothing of it is kept.
-    other = image(rserver, name, "two")
-    r = put_manifest(rserver, name, "v1", other)
+    other = image(own_server, name, "two")
+    r = put_manifest(own_server, name, "v1", other)
     assert r.status_code == 400, r.text
     err = r.json()["errors"][0]
     assert err["code"] == "TAG_INVALID"
     assert err["message"] == (f"The image tag 'v1' already exists in the '{name}' repository and "
                               "cannot be overwritten because the tag is immutable.")
-    assert tag_digest(rserver, name, "v1") == first
+    assert tag_digest(own_server, name, "v1") == first
     other_digest = "sha256:" + hashlib.sha256(other).hexdigest()
-    r = requests.head(f"{rserver.url}/v2/{name}/manifests/{other_digest}", auth=rserver.admin,
+    r = requests.head(f"{own_server.url}/v2/{name}/manifests/{other_digest}", auth=own_server.admin,
                       headers={"Accept": OCI_MANIFEST}, timeout=TIMEOUT)
     assert r.status_code == 404
     # A new tag is fine; deleting the tag frees it.
-    push(rserver, name, "v2", "two")
-    r = requests.delete(f"{rserver.url}/v2/{name}/manifests/v1", auth=rserver.admin, timeout=TIMEOUT)
+    push(own_server, name, "v2", "two")
+    r = requests.delete(f"{own_server.url}/v2/{name}/manifests/v1", auth=own_server.admin, timeout=TIMEOUT)
     assert r.status_code == 202, r.text
-    push(rserver, name, "v1", "three")
+    push(own_server, name, "v1", "three")
     # Mutable again: tags move.
-    out = ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="MUTABLE")
+    out = own_ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="MUTABLE")
     assert out["imageTagMutability"] == "MUTABLE"
     assert "imageTagMutabilityExclusionFilters" not in out
-    moved = push(rserver, name, "v1", "one")
+    moved = push(own_server, name, "v1", "one")
     assert moved == first
 
 
-def test_exclusions(rserver, ecr):
+def test_exclusions(own_server, own_ecr):
     name = unique("excl")
-    ecr.create_repository(repositoryName=name)
-    out = ecr.put_image_tag_mutability(
+    own_ecr.create_repository(repositoryName=name)
+    out = own_ecr.put_image_tag_mutability(
         repositoryName=name, imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
         imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "latest"},
                                             {"filterType": "WILDCARD", "filter": "dev-*"}])
@@ -553,30 +528,30 @@ def test_exclusions(rserver, ecr):
     assert out["imageTagMutabilityExclusionFilters"] == [
         {"filterType": "WILDCARD", "filter": "latest"}, {"filterType": "WILDCARD", "filter": "dev-*"}]
     for t in ("latest", "dev-1", "v1"):
-        push(rserver, name, t, "a")
+        push(own_server, name, t, "a")
     for t in ("latest", "dev-1"):
-        push(rserver, name, t, "b")
-    r = put_manifest(rserver, name, "v1", image(rserver, name, "b"))
+        push(own_server, name, t, "b")
+    r = put_manifest(own_server, name, "v1", image(own_server, name, "b"))
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "TAG_INVALID"
     # The opposite mode: only matching tags are immutable.
-    ecr.put_image_tag_mutability(
+    own_ecr.put_image_tag_mutability(
         repositoryName=name, imageTagMutability="MUTABLE_WITH_EXCLUSION",
         imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "release-*"}])
-    push(rserver, name, "v1", "b")
-    push(rserver, name, "release-1", "a")
-    r = put_manifest(rserver, name, "release-1", image(rserver, name, "b"))
+    push(own_server, name, "v1", "b")
+    push(own_server, name, "release-1", "a")
+    r = put_manifest(own_server, name, "release-1", image(own_server, name, "b"))
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "TAG_INVALID"
-    d = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    d = own_ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     assert d["imageTagMutability"] == "MUTABLE_WITH_EXCLUSION"
     assert d["imageTagMutabilityExclusionFilters"] == [
         {"filterType": "WILDCARD", "filter": "release-*"}]
 
 
-def test_put_image_tag_mutability_errors(ecr):
+def test_put_image_tag_mutability_errors(own_ecr):
     name = unique()
-    ecr.create_repository(repositoryName=name)
+    own_ecr.create_repository(repositoryName=name)
     with pytest.raises(ClientError) as e:
-        ecr.put_image_tag_mutability(repositoryName=unique("missing"), imageTagMutability="IMMUTABLE")
+        own_ecr.put_image_tag_mutability(repositoryName=unique("missing"), imageTagMutability="IMMUTABLE")
     assert error(e)[0] == "RepositoryNotFoundException"
     for kw, fragment in [
         ({"imageTagMutability": "FROZEN"}, "enum value set"),
@@ -586,49 +561,49 @@ def test_put_image_tag_mutability_errors(ecr):
          "must be null"),
     ]:
         with pytest.raises(ClientError) as e:
-            ecr.put_image_tag_mutability(repositoryName=name, **kw)
+            own_ecr.put_image_tag_mutability(repositoryName=name, **kw)
         code, msg = error(e)
         assert code == "InvalidParameterException" and fragment in msg, msg
-    assert ecr.describe_repositories(repositoryNames=[name])["repositories"][0][
+    assert own_ecr.describe_repositories(repositoryNames=[name])["repositories"][0][
         "imageTagMutability"] == "MUTABLE"
 
 
-def test_tag_mutability_with_the_cli(rserver):
+def test_tag_mutability_with_the_cli(own_server):
     name = unique("climut")
-    aws(rserver, "create-repository", "--repository-name", name)
-    out = json.loads(aws(rserver, "put-image-tag-mutability", "--repository-name", name,
+    aws(own_server, "create-repository", "--repository-name", name)
+    out = json.loads(aws(own_server, "put-image-tag-mutability", "--repository-name", name,
                          "--image-tag-mutability", "IMMUTABLE").stdout)
     assert out["imageTagMutability"] == "IMMUTABLE"
-    push(rserver, name, "v1", "x")
-    r = put_manifest(rserver, name, "v1", image(rserver, name, "y"))
+    push(own_server, name, "v1", "x")
+    r = put_manifest(own_server, name, "v1", image(own_server, name, "y"))
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "TAG_INVALID"
 
 
 # ---- scanning configuration ---------------------------------------------------------------------
 
-def test_put_image_scanning_configuration(rserver, ecr):
+def test_put_image_scanning_configuration(own_server, own_ecr):
     name = unique()
-    ecr.create_repository(repositoryName=name)
-    out = ecr.put_image_scanning_configuration(repositoryName=name,
+    own_ecr.create_repository(repositoryName=name)
+    out = own_ecr.put_image_scanning_configuration(repositoryName=name,
                                                imageScanningConfiguration={"scanOnPush": True})
     assert out["repositoryName"] == name
     assert out["imageScanningConfiguration"] == {"scanOnPush": True}
-    d = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    d = own_ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     assert d["imageScanningConfiguration"] == {"scanOnPush": True}
     with pytest.raises(ClientError) as e:
-        ecr.put_image_scanning_configuration(repositoryName=unique("missing"),
+        own_ecr.put_image_scanning_configuration(repositoryName=unique("missing"),
                                              imageScanningConfiguration={"scanOnPush": True})
     assert error(e)[0] == "RepositoryNotFoundException"
-    out = json.loads(aws(rserver, "put-image-scanning-configuration", "--repository-name", name,
+    out = json.loads(aws(own_server, "put-image-scanning-configuration", "--repository-name", name,
                          "--image-scanning-configuration", "scanOnPush=false").stdout)
     assert out["imageScanningConfiguration"] == {"scanOnPush": False}
 
 
-def test_unknown_members_are_refused(rserver):
+def test_unknown_members_are_refused(own_server):
     # boto3 refuses unknown parameters itself; a raw signed request is not needed to show the
     # server does too, since validate=False clients send what they are given.
-    c = boto3.client("ecr", endpoint_url=rserver.url, region_name=REGION,
-                     aws_access_key_id=rserver.admin[0], aws_secret_access_key=rserver.admin[1],
+    c = boto3.client("ecr", endpoint_url=own_server.url, region_name=REGION,
+                     aws_access_key_id=own_server.admin[0], aws_secret_access_key=own_server.admin[1],
                      config=botocore.config.Config(parameter_validation=False,
                                                    retries={"max_attempts": 1}))
     with pytest.raises(ClientError) as e:

@@ -184,6 +184,18 @@ class BerthServer:
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
+    def __enter__(self):
+        """`with BerthServer(...) as srv:` starts it, and cleans it up on the way out (also
+        when it fails to start)."""
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
 
 def auto_auth():
     """Make every `requests` call to a Berth server started by this process carry that

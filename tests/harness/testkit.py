@@ -1,0 +1,61 @@
+"""What the identity-aware suites (tests/auth, tests/ecr, tests/clients) share: the default
+account and region of a test server, ARNs, waiting for a change to settle, and requests auth
+objects that set the Authorization header verbatim.
+
+Raw requests pass an explicit auth object (`HeaderAuth`, `ANON`), so that a monkeypatched
+`requests.Session.request` (the harness's `auto_auth`, used by other suites) never adds
+administrator credentials to what is meant to be unauthenticated or hand-signed."""
+import base64
+import time
+
+import requests
+
+# registry.account_id and registry.region of a test server (the defaults).
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+
+
+def repo_arn(name):
+    return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
+
+
+def user_arn(name):
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
+
+
+def eventually(fn, timeout=6.0, interval=0.1):
+    """Call `fn` until it returns without raising AssertionError (returning its value), or
+    re-raise its last failure after `timeout` seconds. For changes made through the CLI,
+    which servers pick up within about a second."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return fn()
+        except AssertionError:
+            if time.time() >= deadline:
+                raise
+        time.sleep(interval)
+
+
+class HeaderAuth(requests.auth.AuthBase):
+    """Sets (or, with None, leaves out) the Authorization header, verbatim."""
+
+    def __init__(self, value=None):
+        self.value = value
+
+    def __call__(self, r):
+        r.headers.pop("Authorization", None)
+        if self.value is not None:
+            r.headers["Authorization"] = self.value
+        return r
+
+
+ANON = HeaderAuth(None)
+
+
+def basic_value(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def basic(user, password):
+    return HeaderAuth(basic_value(user, password))
