@@ -19,6 +19,10 @@
 #                     their blob size (each client its own blob / image; e.g. CONC_SIZE=1G is heavier: 4 GiB)
 #   CHUNKED=1         curl PATCH without Content-Length (Transfer-Encoding: chunked, as docker/skopeo send it);
 #                     CHUNKED=0 sends Content-Length
+#   CACHE=1           Berth (PostgreSQL + S3) runs with its local blob cache (storage.cache_dir under the run's
+#                     data dir, default bound): pushes written in one request are kept (write-through) and pulls
+#                     of them are served from local disk, as a production replica would be configured.
+#                     CACHE=0 streams every pull from Garage (the figure to compare with the S3 ceiling).
 #   LOAD_S=10 CONC=32 manifest GET load (wrk) seconds / connections
 #   TAGS=100000 TAGS_HTTP=2000 TAG_THREADS=16   tags in the listed repository; the first TAGS_HTTP are PUT over
 #                     HTTP (16 keep-alive clients; gives tag_put_per_s), the rest inserted with SQL (psql /
@@ -42,6 +46,7 @@ PASSES=${PASSES:-2}
 SIZES=${SIZES:-"256M 1G"}
 CONC_N=${CONC_N:-4}; CONC_SIZE=${CONC_SIZE:-256M}
 CHUNKED=${CHUNKED:-1}
+CACHE=${CACHE:-1}
 LOAD_S=${LOAD_S:-10}; CONC=${CONC:-32}
 TAGS=${TAGS:-100000}; TAGS_HTTP=${TAGS_HTTP:-2000}; TAG_THREADS=${TAG_THREADS:-16}; LAT_N=${LAT_N:-200}
 ONLY=${ONLY:-"blobs manifest tags"}
@@ -180,6 +185,7 @@ mkdir -p "$WORK/berth-pg" "$WORK/berth-sqlite"
   export BERTH_METADATA__BACKEND=postgres BERTH_METADATA__URL="$PG_URL" BERTH_STORAGE__BACKEND=s3 \
          BERTH_STORAGE__PREFIX=berth/ BERTH_LOG__FILTER=warn BERTH_AUTH__ENABLED=false \
          BERTH_AUTH__SERVER_KEY="$(openssl rand -base64 32)"
+  if [ "$CACHE" = 1 ]; then export BERTH_STORAGE__CACHE_DIR="$WORK/berth-pg/blob-cache"; fi
   # Like the reference, without authentication (bench/auth.sh measures its cost).
   exec "$BERTH_BIN" serve --listen "127.0.0.1:$PG_PORT" --data-dir "$WORK/berth-pg" ) > "$WORK/berth-pg.log" 2>&1 &
 PG_PID=$!
@@ -189,9 +195,9 @@ SQ_PID=$!
 wait_v2 "$PGB" "$PG_PID" "$WORK/berth-pg.log" || die "berth (postgres+s3) did not come up"
 wait_v2 "$SQB" "$SQ_PID" "$WORK/berth-sqlite.log" || die "berth (sqlite) did not come up"
 declare -A BASE=([ref]=$REF [pg]=$PGB [sqlite]=$SQB) PIDOF=([ref]=$REF_PID [pg]=$PG_PID [sqlite]=$SQ_PID [garage]=$GARAGE_PID)
-declare -A LABEL=([ref]="reference (distribution 2.8, S3 on Garage)" [pg]="berth (PostgreSQL + S3 on Garage)" [sqlite]="berth (SQLite + filesystem)")
+declare -A LABEL=([ref]="reference (distribution 2.8, S3 on Garage)" [pg]="berth (PostgreSQL + S3 on Garage, blob cache $([ "$CACHE" = 1 ] && echo on || echo off))" [sqlite]="berth (SQLite + filesystem)")
 log "ref    pid=$REF_PID $REF   root s3://berth/ref"
-log "pg     pid=$PG_PID $PGB   db $PG_DB, s3://berth/berth/"
+log "pg     pid=$PG_PID $PGB   db $PG_DB, s3://berth/berth/, blob cache $([ "$CACHE" = 1 ] && echo "on ($WORK/berth-pg/blob-cache)" || echo off)"
 log "sqlite pid=$SQ_PID $SQB   data $WORK/berth-sqlite"
 log "garage pid=$GARAGE_PID $S3_ENDPOINT data $WORK/garage"
 log "berth binary: $BERTH_ID"
@@ -482,7 +488,7 @@ rec ref rss_end_KiB "$(awk '/^VmRSS/{print $2}' /proc/$REF_PID/status 2>/dev/nul
   echo "# postgresql: $(psql "$PG_URL" -X -At -c 'SHOW server_version' 2>/dev/null) (cluster 127.0.0.1:54329, shared with other users of scripts/postgres.sh)"
   echo "# knobs: PASSES=$PASSES SIZES='$SIZES' CONC_N=$CONC_N CONC_SIZE=$CONC_SIZE CHUNKED=$CHUNKED LOAD_S=$LOAD_S CONC=$CONC TAGS=$TAGS TAGS_HTTP=$TAGS_HTTP LAT_N=$LAT_N ONLY='$ONLY'"
   echo "# raw: $RAW (figures.txt, wrk/curl outputs, pidstat-*.txt, server logs)"
-  NOISE=$NOISE META_NOISE=${META_NOISE:-0.25} python3 - "$FIGS" "$PASSES" <<'EOF'
+  CACHE=$CACHE NOISE=$NOISE META_NOISE=${META_NOISE:-0.25} python3 - "$FIGS" "$PASSES" <<'EOF'
 import os, statistics, sys
 noise = float(os.environ["NOISE"])
 rows = {}   # (side, fig) -> {pass: value}
@@ -516,7 +522,10 @@ def line(f, a, b):
 blob = [f for f in order if f.startswith(("push_", "pull_"))]
 meta = [f for f in order if f.startswith(("manifest_", "tag"))]
 if blob:
-    print("\n# 1+2. blobs through Garage: ratio = berth(pg+s3) / ref   (MBps = 10^6 B/s, aggregate over concurrent clients;")
+    print("\n# 1+2. blobs through Garage: ratio = berth(pg+s3) / ref   (berth's local blob cache: %s)"
+          % ("on: pulls of what it pushed are served from local disk" if os.environ.get("CACHE", "1") == "1"
+             else "off: every pull streams from Garage"))
+    print("#      (MBps = 10^6 B/s, aggregate over concurrent clients;")
     print("#      *_cpu_s_per_GB = CPU seconds of the registry / Garage / clients per 10^9 bytes moved;")
     print("#      *_rss_max_KiB = the registry's peak RSS during that step)")
     print("# figure                                   ratio    ref=            pg=")

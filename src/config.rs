@@ -151,7 +151,8 @@ pub struct StorageSection {
     pub redirect: bool,
     /// Lifetime of those URLs, in seconds.
     pub redirect_ttl_secs: u64,
-    /// A local directory where each replica keeps copies of downloaded S3 blobs (off if unset).
+    /// A local directory where each replica keeps copies of S3 blobs it received or served
+    /// (off if unset).
     pub cache_dir: Option<PathBuf>,
     /// Bound of that cache, in bytes.
     pub cache_max_bytes: u64,

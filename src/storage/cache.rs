@@ -4,6 +4,16 @@
 //! never goes stale; the cache only has to be bounded (least recently used files go first) and
 //! must never serve a partial file: a blob is cached only when a download from the start
 //! reached its full size, and the file is made durable before it is renamed into place.
+//!
+//! Pushes fill it too (write-through): a request that writes an upload from its first byte
+//! keeps a copy of what it wrote in a *staged* file, named by a random nonce that the store puts
+//! in the upload state the request returns. When the upload is committed with a recorded state
+//! that still carries that nonce, the recorded bytes are exactly the staged ones (the registry
+//! records a request's state only when every byte of it was written and hashed), so the staged
+//! file is made durable and becomes the cached blob: the first pull after a push is served from
+//! local disk. Any other path (a later request appended, another replica wrote, the request
+//! failed, the copy fell behind the upload) leaves no nonce in the recorded state, and the staged
+//! file is dropped.
 
 use super::{ByteStream, StorageError};
 use bytes::Bytes;
@@ -13,16 +23,28 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Chunks buffered between a download and the cache writer; past this the fill is abandoned
 /// rather than slowing the client down.
 const FILL_QUEUE: usize = 64;
+/// Bytes an upload's staging copy may have queued for the disk.
+const STAGE_BACKLOG: u64 = 32 * 1024 * 1024;
+/// How long an upload waits for its copy to catch up before the copy is abandoned.
+const STAGE_WAIT: Duration = Duration::from_secs(1);
+/// A staged upload that is not committed within this time is dropped.
+/// (A client commits right after its last request; a copy older than this most likely belongs to
+/// an upload that another replica committed.)
+const STAGE_TTL: Duration = Duration::from_secs(600);
 
 pub struct DiskCache {
     dir: PathBuf,
     max_bytes: u64,
     index: Mutex<Index>,
+    /// Bytes in staging files, being written or waiting for their commit.
+    staging: AtomicU64,
 }
 
 #[derive(Default)]
@@ -31,6 +53,16 @@ struct Index {
     entries: HashMap<String, (u64, u64)>,
     total: u64,
     clock: u64,
+    /// Complete staged uploads by nonce, waiting for their commit.
+    staged: HashMap<String, Staged>,
+    /// Names being adopted from a staged upload; `remove` takes a name out to cancel it.
+    adopting: std::collections::HashSet<String>,
+}
+
+struct Staged {
+    path: PathBuf,
+    len: u64,
+    at: Instant,
 }
 
 impl DiskCache {
@@ -54,6 +86,7 @@ impl DiskCache {
             dir,
             max_bytes,
             index: Mutex::new(index),
+            staging: AtomicU64::new(0),
         });
         cache.evict(0);
         Ok(cache)
@@ -87,6 +120,7 @@ impl DiskCache {
     pub fn remove(&self, location: &str) {
         let name = Self::name(location);
         let mut ix = self.lock();
+        ix.adopting.remove(&name);
         if let Some((size, _)) = ix.entries.remove(&name) {
             ix.total -= size;
             let _ = std::fs::remove_file(self.dir.join(name));
@@ -201,6 +235,139 @@ impl DiskCache {
         }
     }
 
+    /// Start keeping a copy of an upload written from its first byte.
+    pub fn stage(self: &Arc<Self>) -> Stage {
+        let now = Instant::now();
+        self.drop_staged(|s| now.duration_since(s.at) > STAGE_TTL);
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let path = self.dir.join(format!("{nonce}.stage.tmp"));
+        let (tx, rx) = std::sync::mpsc::channel::<Option<Bytes>>();
+        let backlog = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let (path, backlog) = (path.clone(), backlog.clone());
+            tokio::task::spawn_blocking(move || write_stage(rx, &path, &backlog))
+        };
+        Stage {
+            cache: self.clone(),
+            nonce,
+            path,
+            tx: Some(tx),
+            backlog,
+            held: 0,
+            writer,
+        }
+    }
+
+    /// Reserve `n` bytes of staging room (half of the bound in all), dropping the oldest
+    /// complete staged copies if needed: those are most likely uploads that another replica
+    /// committed. False when there is no room.
+    fn reserve_staging(&self, n: u64) -> bool {
+        let limit = self.max_bytes / 2;
+        loop {
+            let used = self.staging.load(Ordering::Relaxed);
+            if used + n <= limit {
+                if self
+                    .staging
+                    .compare_exchange(used, used + n, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            let oldest = {
+                let ix = self.lock();
+                ix.staged
+                    .iter()
+                    .min_by_key(|(_, s)| s.at)
+                    .map(|(n, _)| n.clone())
+            };
+            match oldest {
+                Some(nonce) => self.discard(&nonce),
+                None => return false,
+            }
+        }
+    }
+
+    fn release_staging(&self, n: u64) {
+        self.staging.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Drop the complete staged copies that `which` selects.
+    fn drop_staged(&self, which: impl Fn(&Staged) -> bool) {
+        let dropped: Vec<Staged> = {
+            let mut ix = self.lock();
+            let nonces: Vec<String> = ix
+                .staged
+                .iter()
+                .filter(|(_, s)| which(s))
+                .map(|(n, _)| n.clone())
+                .collect();
+            nonces.iter().filter_map(|n| ix.staged.remove(n)).collect()
+        };
+        for s in dropped {
+            let _ = std::fs::remove_file(&s.path);
+            self.release_staging(s.len);
+        }
+    }
+
+    /// The upload staged as `nonce` was committed as `location`, `len` bytes: make the staged
+    /// copy durable (in the background) and cache it. Nothing happens when this replica holds
+    /// no complete copy under that nonce.
+    pub fn adopt(self: &Arc<Self>, nonce: &str, location: &str, len: u64) {
+        let name = Self::name(location);
+        let staged = {
+            let mut ix = self.lock();
+            let Some(s) = ix.staged.remove(nonce) else {
+                return;
+            };
+            if s.len == len {
+                ix.adopting.insert(name.clone());
+            }
+            s
+        };
+        if staged.len != len {
+            let _ = std::fs::remove_file(&staged.path);
+            self.release_staging(staged.len);
+            return;
+        }
+        let cache = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let durable = std::fs::File::open(&staged.path).and_then(|f| f.sync_all());
+            let adopted = {
+                let mut ix = cache.lock();
+                // Cancelled by `remove` (the blob was deleted meanwhile) or not durable: drop it.
+                let wanted = ix.adopting.remove(&name) && durable.is_ok();
+                let renamed =
+                    wanted && std::fs::rename(&staged.path, cache.dir.join(&name)).is_ok();
+                if renamed {
+                    ix.clock += 1;
+                    let clock = ix.clock;
+                    if let Some((old, _)) = ix.entries.insert(name.clone(), (len, clock)) {
+                        ix.total -= old;
+                    }
+                    ix.total += len;
+                }
+                renamed
+            };
+            cache.release_staging(len);
+            if adopted {
+                cache.evict(len);
+            } else {
+                let _ = std::fs::remove_file(&staged.path);
+            }
+        });
+    }
+
+    /// Drop the upload staged as `nonce`, if this replica holds it.
+    pub fn discard(&self, nonce: &str) {
+        let staged = self.lock().staged.remove(nonce);
+        if let Some(s) = staged {
+            let _ = std::fs::remove_file(&s.path);
+            self.release_staging(s.len);
+        }
+    }
+
     /// Drop least recently used files until the cache fits (keeping room for `_incoming`).
     fn evict(&self, _incoming: u64) {
         let victims: Vec<String> = {
@@ -228,6 +395,124 @@ impl DiskCache {
             let _ = std::fs::remove_file(self.dir.join(n));
         }
     }
+}
+
+/// The staging copy of one upload request's bytes (see the module doc).
+pub struct Stage {
+    cache: Arc<DiskCache>,
+    nonce: String,
+    path: PathBuf,
+    /// `None` once abandoned; `None` sent on it means "complete".
+    tx: Option<std::sync::mpsc::Sender<Option<Bytes>>>,
+    /// Bytes sent to the writer but not yet written.
+    backlog: Arc<AtomicU64>,
+    /// Staging room reserved for this copy (its bytes so far).
+    held: u64,
+    writer: tokio::task::JoinHandle<std::io::Result<u64>>,
+}
+
+impl Stage {
+    /// Copy the next chunk of the request, unless the copy is abandoned, would outgrow what
+    /// the cache keeps or the room for staging, or has fallen too far behind the upload.
+    pub async fn write(&mut self, chunk: &Bytes) {
+        if self.tx.is_none() {
+            return;
+        }
+        let n = chunk.len() as u64;
+        if self.held + n > self.cache.max_bytes / 4 {
+            return self.abandon("larger than a quarter of the cache");
+        }
+        // The disk is slower than the upload for a moment (another file's fsync, writeback):
+        // wait a little for the copy to catch up rather than lose it.
+        let mut waited = Duration::ZERO;
+        while self.backlog.load(Ordering::Relaxed) + n > STAGE_BACKLOG {
+            if waited >= STAGE_WAIT {
+                return self.abandon("the disk fell behind the upload");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            waited += Duration::from_millis(5);
+        }
+        if !self.cache.reserve_staging(n) {
+            return self.abandon("no staging room");
+        }
+        self.held += n;
+        self.backlog.fetch_add(n, Ordering::Relaxed);
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Some(chunk.clone())).is_ok());
+        if !sent {
+            self.abandon("the copy could not be written");
+        }
+    }
+
+    /// Stop copying: the writer sees the channel close without "complete" and removes the file.
+    fn abandon(&mut self, why: &str) {
+        tracing::debug!(nonce = %self.nonce, bytes = self.held, why, "upload copy for the blob cache abandoned");
+        self.tx = None;
+        self.cache.release_staging(std::mem::take(&mut self.held));
+    }
+
+    /// The request wrote `len` bytes in all: when the copy holds exactly those, keep it as a
+    /// staged upload and return its nonce (for the upload's state).
+    pub async fn finish(mut self, len: u64) -> Option<String> {
+        let tx = self.tx.take()?;
+        if self.held != len || tx.send(None).is_err() {
+            return None; // `Drop` releases the room; the writer removes the file
+        }
+        drop(tx);
+        match (&mut self.writer).await {
+            Ok(Ok(written)) if written == len => {}
+            _ => {
+                let _ = std::fs::remove_file(&self.path);
+                return None;
+            }
+        }
+        // The room now belongs to the staged entry.
+        self.held = 0;
+        self.cache.lock().staged.insert(
+            self.nonce.clone(),
+            Staged {
+                path: self.path.clone(),
+                len,
+                at: Instant::now(),
+            },
+        );
+        Some(std::mem::take(&mut self.nonce))
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.cache.release_staging(self.held);
+    }
+}
+
+/// Write a staging copy; the file is removed unless the channel delivers "complete".
+fn write_stage(
+    rx: std::sync::mpsc::Receiver<Option<Bytes>>,
+    path: &std::path::Path,
+    backlog: &AtomicU64,
+) -> std::io::Result<u64> {
+    let result = (|| {
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+        let mut written = 0u64;
+        while let Ok(msg) = rx.recv() {
+            let Some(b) = msg else {
+                f.flush()?;
+                return Ok(written);
+            };
+            f.write_all(&b)?;
+            written += b.len() as u64;
+            backlog.fetch_sub(b.len() as u64, Ordering::Relaxed);
+        }
+        Err(std::io::Error::other("staging abandoned"))
+    })();
+    if let Err(e) = &result {
+        tracing::debug!(path = %path.display(), error = %e, "upload copy for the blob cache dropped");
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }
 
 #[cfg(test)]
@@ -309,5 +594,118 @@ mod tests {
         // Reopening indexes what is on disk.
         let again = DiskCache::open(dir.path().join("c"), 40).unwrap();
         assert_eq!(again.size(), c.size());
+    }
+
+    async fn staged(c: &Arc<DiskCache>, chunks: &[&'static [u8]]) -> Option<String> {
+        let mut st = c.stage();
+        let mut len = 0;
+        for ch in chunks {
+            st.write(&Bytes::from_static(ch)).await;
+            len += ch.len() as u64;
+        }
+        st.finish(len).await
+    }
+
+    fn files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn a_committed_staged_upload_becomes_the_cached_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = DiskCache::open(dir.path().join("c"), 1000).unwrap();
+        let nonce = staged(&c, &[b"abc", b"defg"]).await.expect("complete copy");
+        assert!(c.lookup("blobs/u1").is_none(), "visible before its commit");
+        c.adopt(&nonce, "blobs/u1", 7);
+        settle(&c, "blobs/u1", true).await;
+        let got = c.get("blobs/u1", None).await.unwrap().unwrap();
+        assert_eq!(drain(got).await, b"abcdefg");
+        // Adopting the same nonce again (a retried commit) changes nothing.
+        c.adopt(&nonce, "blobs/other", 7);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(c.lookup("blobs/other").is_none());
+        assert_eq!(files(&dir.path().join("c")), 1);
+    }
+
+    #[tokio::test]
+    async fn incomplete_or_mismatched_copies_are_never_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let cdir = dir.path().join("c");
+        let c = DiskCache::open(cdir.clone(), 1000).unwrap();
+        // The request reports another length than the copy holds.
+        let mut st = c.stage();
+        st.write(&Bytes::from_static(b"abc")).await;
+        assert_eq!(st.finish(4).await, None);
+        // The request failed: its copy is dropped unfinished.
+        let mut st = c.stage();
+        st.write(&Bytes::from_static(b"abc")).await;
+        drop(st);
+        // Larger than a quarter of the bound: abandoned.
+        let mut st = c.stage();
+        st.write(&Bytes::from(vec![1u8; 251])).await;
+        assert_eq!(st.finish(251).await, None);
+        // Committed with another length than staged, or under an unknown nonce.
+        let nonce = staged(&c, &[b"xyz"]).await.unwrap();
+        c.adopt(&nonce, "blobs/len", 4);
+        c.adopt("no-such-nonce", "blobs/none", 3);
+        // Discarded (aborted, or superseded by another request).
+        let gone = staged(&c, &[b"123"]).await.unwrap();
+        c.discard(&gone);
+        c.adopt(&gone, "blobs/discarded", 3);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        for loc in ["blobs/len", "blobs/none", "blobs/discarded"] {
+            assert!(c.lookup(loc).is_none(), "{loc} was cached");
+        }
+        assert_eq!(files(&cdir), 0, "staging files left behind");
+    }
+
+    #[tokio::test]
+    async fn a_blob_deleted_while_its_copy_is_adopted_stays_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = DiskCache::open(dir.path().join("c"), 1000).unwrap();
+        let nonce = staged(&c, &[b"abc"]).await.unwrap();
+        c.adopt(&nonce, "blobs/d", 3);
+        c.remove("blobs/d");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        c.remove("blobs/d");
+        assert!(c.lookup("blobs/d").is_none());
+        assert_eq!(files(&dir.path().join("c")), 0);
+    }
+
+    #[tokio::test]
+    async fn staging_room_is_bounded_and_leftovers_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let cdir = dir.path().join("c");
+        let c = DiskCache::open(cdir.clone(), 100).unwrap();
+        const A: &[u8] = &[1; 20];
+        const B: &[u8] = &[2; 25];
+        // Half the bound (50 bytes) may be staged. Two complete copies wait for commits.
+        let first = staged(&c, &[A]).await.unwrap();
+        let second = staged(&c, &[A]).await.unwrap();
+        // A third needs room: the oldest waiting copy goes.
+        let third = staged(&c, &[A]).await.unwrap();
+        c.adopt(&first, "blobs/first", 20);
+        c.adopt(&second, "blobs/second", 20);
+        settle(&c, "blobs/second", true).await;
+        assert!(c.lookup("blobs/first").is_none());
+        // Copies being written count too, and push out waiting ones (the third).
+        let mut a = c.stage();
+        a.write(&Bytes::from_static(A)).await;
+        let mut b = c.stage();
+        b.write(&Bytes::from_static(B)).await;
+        c.adopt(&third, "blobs/third", 20);
+        // With 45 of 50 bytes taken by copies being written, a 10-byte copy gets no room.
+        let mut d = c.stage();
+        d.write(&Bytes::from_static(&A[..10])).await;
+        assert_eq!(d.finish(10).await, None);
+        drop(a);
+        assert!(b.finish(25).await.is_some());
+        assert_eq!(c.staging.load(Ordering::Relaxed), 25);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(c.lookup("blobs/third").is_none());
+        // A restart forgets uncommitted copies.
+        let again = DiskCache::open(cdir.clone(), 100).unwrap();
+        assert_eq!(again.size(), 20);
+        assert_eq!(files(&cdir), 1);
     }
 }

@@ -54,7 +54,7 @@ pub struct S3Settings {
     pub part_size: usize,
     /// Redirect blob downloads to presigned URLs valid this long; `None` streams through Berth.
     pub redirect_ttl: Option<Duration>,
-    /// A local disk cache for blob downloads.
+    /// A local disk cache of blobs, filled by downloads and by uploads written in one request.
     pub cache: Option<Arc<super::cache::DiskCache>>,
 }
 
@@ -82,6 +82,10 @@ struct State {
     /// Bytes after the parts, stored as an object of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tail: Option<Tail>,
+    /// The nonce of a local staging copy of the whole upload (`cache::Stage`), set only by a
+    /// request that wrote the upload from its first byte with the copy complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stage: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +222,79 @@ impl S3BlobStore {
             .await
             .map_err(s3_err)?;
         Ok(())
+    }
+
+    /// Complete an upload whose recorded state is `st` (`len` bytes) and return its location.
+    async fn complete(&self, id: &str, len: u64, st: &State) -> Result<String, StorageError> {
+        let Some(multipart) = &st.multipart else {
+            // Never needed a part: the tail object is the blob.
+            return match &st.tail {
+                Some(t) => match self.inner.size(&t.key).await? {
+                    Some(n) if n == len => Ok(t.key.clone()),
+                    Some(_) => Err(StorageError::Truncated { want: len }),
+                    None => Err(StorageError::NotFound),
+                },
+                None => {
+                    let location = Inner::blob_location(id);
+                    self.inner.put(&location, Bytes::new()).await?;
+                    Ok(location)
+                }
+            };
+        };
+        let location = Inner::blob_location(id);
+        let mut parts = st.parts.clone();
+        if let Some(t) = &st.tail {
+            let data = match self.inner.read(&t.key, None).await {
+                Ok(d) => d,
+                // Folded in and deleted by a commit that a crash interrupted: done already?
+                Err(StorageError::NotFound) if self.inner.size(&location).await? == Some(len) => {
+                    return Ok(location);
+                }
+                Err(e) => return Err(e),
+            };
+            let n = parts.last().map_or(1, |p| p.n + 1);
+            parts.push(self.inner.upload_part(id, multipart, n, data).await?);
+        }
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(p.n)
+                            .e_tag(&p.etag)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let r = self
+            .inner
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.inner.bucket)
+            .key(self.inner.key(&location))
+            .upload_id(multipart)
+            .multipart_upload(completed)
+            .send()
+            .await;
+        match r {
+            Ok(_) => {}
+            // Completed before a crash: the object is there.
+            Err(e) if is_not_found(&e) && self.inner.size(&location).await? == Some(len) => {}
+            Err(e) => return Err(s3_err(e)),
+        }
+        if let Some(t) = &st.tail {
+            if let Err(e) = self.inner.delete(&t.key).await {
+                tracing::warn!(key = %t.key, error = %e, "cannot delete an upload's tail object");
+            }
+        }
+        match self.inner.size(&location).await? {
+            Some(n) if n == len => Ok(location),
+            other => Err(StorageError::Io(std::io::Error::other(format!(
+                "completed object has {other:?} bytes, {len} expected"
+            )))),
+        }
     }
 }
 
@@ -462,12 +539,20 @@ impl BlobStore for S3BlobStore {
         }
         let mut state = st;
         let old_tail = state.tail.take();
+        let old_stage = state.stage.take();
+        // Only a request that writes the whole upload from its first byte can stage a copy.
+        let stage = match &self.inner.cache {
+            Some(c) if offset == 0 => Some(c.stage()),
+            _ => None,
+        };
         Ok(Box::new(S3Writer {
             inner: self.inner.clone(),
             id: id.to_owned(),
             state,
             buf,
             old_tail,
+            old_stage,
+            stage,
             wrote: false,
             in_flight: None,
         }))
@@ -502,79 +587,18 @@ impl BlobStore for S3BlobStore {
         if st.len() != len {
             return Err(StorageError::Truncated { want: len });
         }
-        let Some(multipart) = &st.multipart else {
-            // Never needed a part: the tail object is the blob.
-            return match &st.tail {
-                Some(t) => match self.inner.size(&t.key).await? {
-                    Some(n) if n == len => Ok(t.key.clone()),
-                    Some(_) => Err(StorageError::Truncated { want: len }),
-                    None => Err(StorageError::NotFound),
-                },
-                None => {
-                    let location = Inner::blob_location(id);
-                    self.inner.put(&location, Bytes::new()).await?;
-                    Ok(location)
-                }
-            };
-        };
-        let location = Inner::blob_location(id);
-        let mut parts = st.parts.clone();
-        if let Some(t) = &st.tail {
-            let data = match self.inner.read(&t.key, None).await {
-                Ok(d) => d,
-                // Folded in and deleted by a commit that a crash interrupted: done already?
-                Err(StorageError::NotFound) if self.inner.size(&location).await? == Some(len) => {
-                    return Ok(location);
-                }
-                Err(e) => return Err(e),
-            };
-            let n = parts.last().map_or(1, |p| p.n + 1);
-            parts.push(self.inner.upload_part(id, multipart, n, data).await?);
+        let location = self.complete(id, len, &st).await?;
+        if let (Some(cache), Some(nonce)) = (&self.inner.cache, &st.stage) {
+            cache.adopt(nonce, &location, len);
         }
-        let completed = CompletedMultipartUpload::builder()
-            .set_parts(Some(
-                parts
-                    .iter()
-                    .map(|p| {
-                        CompletedPart::builder()
-                            .part_number(p.n)
-                            .e_tag(&p.etag)
-                            .build()
-                    })
-                    .collect(),
-            ))
-            .build();
-        let r = self
-            .inner
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.inner.bucket)
-            .key(self.inner.key(&location))
-            .upload_id(multipart)
-            .multipart_upload(completed)
-            .send()
-            .await;
-        match r {
-            Ok(_) => {}
-            // Completed before a crash: the object is there.
-            Err(e) if is_not_found(&e) && self.inner.size(&location).await? == Some(len) => {}
-            Err(e) => return Err(s3_err(e)),
-        }
-        if let Some(t) = &st.tail {
-            if let Err(e) = self.inner.delete(&t.key).await {
-                tracing::warn!(key = %t.key, error = %e, "cannot delete an upload's tail object");
-            }
-        }
-        match self.inner.size(&location).await? {
-            Some(n) if n == len => Ok(location),
-            other => Err(StorageError::Io(std::io::Error::other(format!(
-                "completed object has {other:?} bytes, {len} expected"
-            )))),
-        }
+        Ok(location)
     }
 
     async fn upload_abort(&self, id: &str, state: &str) -> Result<(), StorageError> {
         let st = State::parse(state)?;
+        if let (Some(cache), Some(nonce)) = (&self.inner.cache, &st.stage) {
+            cache.discard(nonce);
+        }
         // Every tail this upload ever wrote, including those of requests that failed before
         // they were recorded.
         let prefix = self.inner.key(&format!("blobs/{id}."));
@@ -617,6 +641,11 @@ impl BlobStore for S3BlobStore {
 
     async fn upload_superseded(&self, old: &str, new: &str) -> Result<(), StorageError> {
         let (old, new) = (State::parse(old)?, State::parse(new)?);
+        if let (Some(cache), Some(nonce)) = (&self.inner.cache, &old.stage) {
+            if new.stage.as_ref() != Some(nonce) {
+                cache.discard(nonce);
+            }
+        }
         if let Some(t) = old.tail {
             if new.tail.as_ref().map(|n| &n.key) != Some(&t.key) {
                 self.inner.delete(&t.key).await?;
@@ -635,6 +664,10 @@ struct S3Writer {
     buf: BytesMut,
     /// The tail object this upload had when the request began (kept until superseded).
     old_tail: Option<Tail>,
+    /// The staging nonce this upload had when the request began.
+    old_stage: Option<String>,
+    /// This request's staging copy, when it writes from the first byte and a cache is set.
+    stage: Option<super::cache::Stage>,
     /// Whether this request brought any bytes.
     wrote: bool,
     in_flight: Option<tokio::task::JoinHandle<Result<Part, StorageError>>>,
@@ -687,6 +720,9 @@ impl UploadWriter for S3Writer {
             return Ok(());
         }
         self.wrote = true;
+        if let Some(stage) = &mut self.stage {
+            stage.write(&chunk).await;
+        }
         if self.buf.capacity() == 0 {
             self.buf
                 .reserve(self.inner.part_len(self.next_part()) + WRITE_SLACK);
@@ -711,6 +747,7 @@ impl UploadWriter for S3Writer {
         if !self.wrote {
             // An empty request changes nothing.
             self.state.tail = self.old_tail.take();
+            self.state.stage = self.old_stage.take();
             return Ok(Appended {
                 len: self.state.len(),
                 state: self.state.encode(),
@@ -727,6 +764,10 @@ impl UploadWriter for S3Writer {
             let size = rest.len() as u64;
             self.inner.put(&key, rest).await?;
             self.state.tail = Some(Tail { key, size });
+        }
+        // Every byte is stored: the staging copy stands for the upload if it holds them all.
+        if let Some(stage) = self.stage.take() {
+            self.state.stage = stage.finish(self.state.len()).await;
         }
         Ok(Appended {
             len: self.state.len(),

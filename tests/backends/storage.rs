@@ -33,6 +33,35 @@ async fn s3_store_passes_the_suite() {
     berth::storage::suite::run(&store, "").await;
 }
 
+/// Wait until `loc` is in the cache (adoption and fills finish in the background).
+async fn cached(cache: &berth::storage::cache::DiskCache, loc: &str) -> bool {
+    for _ in 0..300 {
+        if cache.lookup(loc).is_some() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// Write `chunks` as successive requests of upload `id`, then commit it.
+async fn push(store: &S3BlobStore, id: &str, chunks: &[&[u8]]) -> String {
+    let mut state = store.upload_start(id).await.unwrap();
+    let mut len = 0u64;
+    for c in chunks {
+        let mut w = store.upload_writer(id, len, &state).await.unwrap();
+        w.write(Bytes::copy_from_slice(c)).await.unwrap();
+        let a = w.finish().await.unwrap();
+        store.upload_superseded(&state, &a.state).await.unwrap();
+        (state, len) = (a.state, a.len);
+    }
+    let all: Vec<u8> = chunks.concat();
+    store
+        .upload_commit(id, len, &state, &Algorithm::Sha256.digest(&all))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,36 +71,108 @@ async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache()
     s.cache = Some(cache.clone());
     let store = S3BlobStore::new(s);
     berth::storage::suite::run(&store, "").await;
-    // A blob read once is then served from the local copy, even by a range.
-    let data = vec![42u8; 100_000];
-    let st = store.upload_start("c").await.unwrap();
-    let mut w = store.upload_writer("c", 0, &st).await.unwrap();
-    w.write(Bytes::from(data.clone())).await.unwrap();
-    let a = w.finish().await.unwrap();
+    // Behind the cache's back: deleting through this store proves which reads were hits.
+    let plain = S3BlobStore::new(S3Settings {
+        cache: None,
+        ..settings(&prefix)
+    });
+
+    // Written in one request (a streamed PATCH, a monolithic PUT): cached at commit, before any
+    // read (write-through), and served from the copy, also by range.
+    let data: Vec<u8> = (0..(7 * 1024 * 1024 + 5u32))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let loc = push(&store, "w", &[&data]).await;
+    assert!(cached(&cache, &loc).await, "not cached at commit");
+    plain.delete(&loc).await.unwrap();
+    let got = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
+    assert!(got == data);
+    let part = berth::storage::suite::read_all(store.get(&loc, Some(10..20)).await.unwrap()).await;
+    assert_eq!(part, &data[10..20]);
+    store.delete(&loc).await.unwrap();
+    assert!(cache.lookup(&loc).is_none());
+
+    // Written in two requests: no staging copy covers it; the first full read fills the cache.
+    let small = vec![42u8; 100_000];
+    let loc = push(&store, "r", &[&small[..60_000], &small[60_000..]]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(cache.lookup(&loc).is_none(), "cached without a full copy");
+    let first = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
+    assert!(first == small);
+    assert!(cached(&cache, &loc).await, "not cached after a full read");
+    plain.delete(&loc).await.unwrap();
+    let again = berth::storage::suite::read_all(store.get(&loc, Some(10..20)).await.unwrap()).await;
+    assert_eq!(again, &small[10..20]);
+    store.delete(&loc).await.unwrap();
+    assert!(cache.lookup(&loc).is_none());
+}
+
+#[tokio::test]
+async fn only_the_recorded_request_s_copy_is_cached() {
+    // Two requests race to write the same upload from its first byte (on one replica), with
+    // different bytes; the registry records one of them. The cache must hold the recorded one.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = berth::storage::cache::DiskCache::open(dir.path().join("c"), 64 << 20).unwrap();
+    let prefix = unique();
+    let mut s = settings(&prefix);
+    s.cache = Some(cache.clone());
+    let store = S3BlobStore::new(s);
+    let st = store.upload_start("race").await.unwrap();
+    let mut a = store.upload_writer("race", 0, &st).await.unwrap();
+    let mut b = store.upload_writer("race", 0, &st).await.unwrap();
+    a.write(Bytes::from_static(b"AAAAAAAAAA")).await.unwrap();
+    b.write(Bytes::from_static(b"BBBBBBBBBB")).await.unwrap();
+    // The recorded request finishes first; the other finishes last (its state is never recorded).
+    let won = b.finish().await.unwrap();
+    let _lost = a.finish().await.unwrap();
     let loc = store
-        .upload_commit("c", a.len, &a.state, &Algorithm::Sha256.digest(&data))
+        .upload_commit(
+            "race",
+            won.len,
+            &won.state,
+            &Algorithm::Sha256.digest(b"BBBBBBBBBB"),
+        )
         .await
         .unwrap();
-    let first =
-        berth::storage::suite::read_all(store.get(&loc, Some(0..100_000)).await.unwrap()).await;
-    assert!(first == data);
-    for _ in 0..200 {
-        if cache.lookup(&loc).is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(cache.lookup(&loc).is_some(), "not cached after a full read");
-    // Prove the hit: the object is gone from S3 (behind the cache's back), the copy still serves.
+    assert!(cached(&cache, &loc).await);
     let plain = S3BlobStore::new(S3Settings {
         cache: None,
         ..settings(&prefix)
     });
     plain.delete(&loc).await.unwrap();
-    let again = berth::storage::suite::read_all(store.get(&loc, Some(10..20)).await.unwrap()).await;
-    assert_eq!(again, &data[10..20]);
+    let got = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
+    assert_eq!(got, b"BBBBBBBBBB");
     store.delete(&loc).await.unwrap();
-    assert!(cache.lookup(&loc).is_none());
+
+    // A replica without the copy (another cache) commits an upload staged elsewhere: nothing
+    // is cached there, and the blob reads from S3.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_cache =
+        berth::storage::cache::DiskCache::open(other_dir.path().join("c"), 64 << 20).unwrap();
+    let other = S3BlobStore::new(S3Settings {
+        cache: Some(other_cache.clone()),
+        ..settings(&prefix)
+    });
+    let st = store.upload_start("x").await.unwrap();
+    let mut w = store.upload_writer("x", 0, &st).await.unwrap();
+    w.write(Bytes::from_static(b"staged on the first replica"))
+        .await
+        .unwrap();
+    let a = w.finish().await.unwrap();
+    let loc = other
+        .upload_commit(
+            "x",
+            a.len,
+            &a.state,
+            &Algorithm::Sha256.digest(b"staged on the first replica"),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(other_cache.lookup(&loc).is_none() && cache.lookup(&loc).is_none());
+    let got = berth::storage::suite::read_all(other.get(&loc, None).await.unwrap()).await;
+    assert_eq!(got, b"staged on the first replica");
+    store.delete(&loc).await.unwrap();
 }
 
 #[tokio::test]

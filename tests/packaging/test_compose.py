@@ -120,6 +120,10 @@ def test_compose_berth_service(tmp_path):
     assert env["BERTH_STORAGE__ACCESS_KEY_ID"] == REQUIRED_VARS["BERTH_S3_ACCESS_KEY_ID"]
     assert env["BERTH_STORAGE__SECRET_ACCESS_KEY"] == REQUIRED_VARS["BERTH_S3_SECRET_ACCESS_KEY"]
     assert str(env["BERTH_STORAGE__PATH_STYLE"]).lower() == "true"
+    # the blob cache lives on the data volume, not in the container's writable layer
+    assert env["BERTH_STORAGE__CACHE_DIR"].startswith("/var/lib/berth/")
+    assert any("/var/lib/berth" in str(v.get("target") if isinstance(v, dict) else v)
+               for v in berth["volumes"])
     assert env["BERTH_AUTH__SERVER_KEY"] == REQUIRED_VARS["BERTH_SERVER_KEY"]
     assert berth["healthcheck"]["test"] == ["CMD", "berth", "healthcheck"]
     # the service does not override the image's non-root user
