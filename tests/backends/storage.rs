@@ -44,6 +44,33 @@ async fn cached(cache: &berth::storage::cache::DiskCache, loc: &str) -> bool {
     false
 }
 
+/// A store under `prefix` with a disk cache of its own (in the returned directory).
+fn with_cache(
+    prefix: &str,
+) -> (
+    tempfile::TempDir,
+    std::sync::Arc<berth::storage::cache::DiskCache>,
+    S3BlobStore,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = berth::storage::cache::DiskCache::open(dir.path().join("c"), 64 << 20).unwrap();
+    let mut s = settings(prefix);
+    s.cache = Some(cache.clone());
+    (dir, cache, S3BlobStore::new(s))
+}
+
+/// Start upload `id` and write `data` in one request (not committed).
+async fn write_once(
+    store: &S3BlobStore,
+    id: &str,
+    data: &'static [u8],
+) -> berth::storage::Appended {
+    let st = store.upload_start(id).await.unwrap();
+    let mut w = store.upload_writer(id, 0, &st).await.unwrap();
+    w.write(Bytes::from_static(data)).await.unwrap();
+    w.finish().await.unwrap()
+}
+
 /// Write `chunks` as successive requests of upload `id`, then commit it.
 async fn push(store: &S3BlobStore, id: &str, chunks: &[&[u8]]) -> String {
     let mut state = store.upload_start(id).await.unwrap();
@@ -64,18 +91,11 @@ async fn push(store: &S3BlobStore, id: &str, chunks: &[&[u8]]) -> String {
 
 #[tokio::test]
 async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = berth::storage::cache::DiskCache::open(dir.path().join("c"), 64 << 20).unwrap();
     let prefix = unique();
-    let mut s = settings(&prefix);
-    s.cache = Some(cache.clone());
-    let store = S3BlobStore::new(s);
+    let (_dir, cache, store) = with_cache(&prefix);
     berth::storage::suite::run(&store, "").await;
     // Behind the cache's back: deleting through this store proves which reads were hits.
-    let plain = S3BlobStore::new(S3Settings {
-        cache: None,
-        ..settings(&prefix)
-    });
+    let plain = S3BlobStore::new(settings(&prefix));
 
     // Written in one request (a streamed PATCH, a monolithic PUT): cached at commit, before any
     // read (write-through), and served from the copy, also by range.
@@ -111,12 +131,8 @@ async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache()
 async fn only_the_recorded_request_s_copy_is_cached() {
     // Two requests race to write the same upload from its first byte (on one replica), with
     // different bytes; the registry records one of them. The cache must hold the recorded one.
-    let dir = tempfile::tempdir().unwrap();
-    let cache = berth::storage::cache::DiskCache::open(dir.path().join("c"), 64 << 20).unwrap();
     let prefix = unique();
-    let mut s = settings(&prefix);
-    s.cache = Some(cache.clone());
-    let store = S3BlobStore::new(s);
+    let (_dir, cache, store) = with_cache(&prefix);
     let st = store.upload_start("race").await.unwrap();
     let mut a = store.upload_writer("race", 0, &st).await.unwrap();
     let mut b = store.upload_writer("race", 0, &st).await.unwrap();
@@ -135,10 +151,7 @@ async fn only_the_recorded_request_s_copy_is_cached() {
         .await
         .unwrap();
     assert!(cached(&cache, &loc).await);
-    let plain = S3BlobStore::new(S3Settings {
-        cache: None,
-        ..settings(&prefix)
-    });
+    let plain = S3BlobStore::new(settings(&prefix));
     plain.delete(&loc).await.unwrap();
     let got = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
     assert_eq!(got, b"BBBBBBBBBB");
@@ -146,19 +159,8 @@ async fn only_the_recorded_request_s_copy_is_cached() {
 
     // A replica without the copy (another cache) commits an upload staged elsewhere: nothing
     // is cached there, and the blob reads from S3.
-    let other_dir = tempfile::tempdir().unwrap();
-    let other_cache =
-        berth::storage::cache::DiskCache::open(other_dir.path().join("c"), 64 << 20).unwrap();
-    let other = S3BlobStore::new(S3Settings {
-        cache: Some(other_cache.clone()),
-        ..settings(&prefix)
-    });
-    let st = store.upload_start("x").await.unwrap();
-    let mut w = store.upload_writer("x", 0, &st).await.unwrap();
-    w.write(Bytes::from_static(b"staged on the first replica"))
-        .await
-        .unwrap();
-    let a = w.finish().await.unwrap();
+    let (_other_dir, other_cache, other) = with_cache(&prefix);
+    let a = write_once(&store, "x", b"staged on the first replica").await;
     let loc = other
         .upload_commit(
             "x",
@@ -243,21 +245,7 @@ async fn presigned_redirects_serve_the_blob() {
     let mut s = settings(&prefix);
     s.redirect_ttl = Some(std::time::Duration::from_secs(60));
     let store = S3BlobStore::new(s);
-    let st = store.upload_start("r").await.unwrap();
-    let mut w = store.upload_writer("r", 0, &st).await.unwrap();
-    w.write(Bytes::from_static(b"hello presigned"))
-        .await
-        .unwrap();
-    let a = w.finish().await.unwrap();
-    let loc = store
-        .upload_commit(
-            "r",
-            a.len,
-            &a.state,
-            &Algorithm::Sha256.digest(b"hello presigned"),
-        )
-        .await
-        .unwrap();
+    let loc = push(&store, "r", &[b"hello presigned"]).await;
     let url = store.redirect_url(&loc).await.unwrap().expect("a URL");
     let body = reqwest::get(&url).await.unwrap();
     assert_eq!(body.status(), 200);
