@@ -39,6 +39,7 @@
 //! The policy text length (100..=30720 characters) is checked by the caller. A member repeated in
 //! one JSON object keeps its last value (as serde_json and Jackson both do).
 
+use crate::metadata::wildcard_match;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -644,30 +645,6 @@ pub struct Outcome {
     pub action: RuleAction,
 }
 
-/// Whether `text` matches `pattern` entirely, `*` matching any run of characters (including none).
-/// Case-sensitive. Runs in time linear in `pattern.len() + text.len()`: the literal segments between
-/// stars are placed leftmost-first with a substring search (no backtracking), which is exact for
-/// `*`-only globs because a leftmost placement always leaves the most room for what follows.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let Some((head, after)) = pattern.split_once('*') else {
-        return pattern == text;
-    };
-    let Some(rest) = text.strip_prefix(head) else {
-        return false;
-    };
-    let (middle, tail) = after.rsplit_once('*').unwrap_or(("", after));
-    let Some(mut window) = rest.strip_suffix(tail) else {
-        return false;
-    };
-    for segment in middle.split('*').filter(|s| !s.is_empty()) {
-        match window.find(segment) {
-            Some(at) => window = &window[at + segment.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// Whether the image passes the rule's tag selection (storage class is checked separately).
 fn tag_selected(image: &Image<'_>, selection: &Selection) -> bool {
     match selection.tag_status {
@@ -682,7 +659,7 @@ fn tag_selected(image: &Image<'_>, selection: &Selection) -> bool {
                         .all(|p| image.tags.iter().any(|t| t.starts_with(p.as_str()))),
                     TagFilter::Patterns(list) => list
                         .iter()
-                        .all(|p| image.tags.iter().any(|t| glob_match(p, t))),
+                        .all(|p| image.tags.iter().any(|t| wildcard_match(p, t))),
                 }
         }
     }
@@ -1384,7 +1361,7 @@ mod tests {
         ];
         for &(pattern, text, want) in table {
             assert_eq!(
-                glob_match(pattern, text),
+                wildcard_match(pattern, text),
                 want,
                 "glob {pattern:?} on {text:?}"
             );
@@ -1395,17 +1372,17 @@ mod tests {
     fn glob_pathological_inputs_are_fast() {
         let text = "a".repeat(200_000);
         let start = std::time::Instant::now();
-        assert!(!glob_match("*a*a*a*a*b", &text));
-        assert!(glob_match("*a*a*a*a*", &text));
+        assert!(!wildcard_match("*a*a*a*a*b", &text));
+        assert!(wildcard_match("*a*a*a*a*", &text));
         // Far more stars than policies allow: still linear.
         let many = format!("{}b", "a*".repeat(10_000));
-        assert!(!glob_match(&many, &text));
+        assert!(!wildcard_match(&many, &text));
         let many_ok = format!("{}*", "a*".repeat(10_000));
-        assert!(glob_match(&many_ok, &text));
+        assert!(wildcard_match(&many_ok, &text));
         let mut almost = "ab".repeat(50_000);
         almost.push('c');
-        assert!(glob_match("*ab*ab*ab*c", &almost));
-        assert!(!glob_match("*ab*ab*ab*ac", &almost));
+        assert!(wildcard_match("*ab*ab*ab*c", &almost));
+        assert!(!wildcard_match("*ab*ab*ab*ac", &almost));
         assert!(
             start.elapsed() < std::time::Duration::from_secs(5),
             "glob matching must not backtrack exponentially"

@@ -1164,6 +1164,31 @@ impl Auth {
         Ok(Some(p.clone()))
     }
 
+    /// Verify a token signed by this registry for `audience` (rate limits first; a forged or
+    /// tampered token counts as a failed attempt from `source`).
+    fn verify_token(
+        &self,
+        token: &str,
+        audience: &str,
+        source: Option<IpAddr>,
+        invalid: &'static str,
+    ) -> Result<token::Claims, AuthFailure> {
+        self.check_limits(source, None)?;
+        match token::verify(
+            token,
+            &self.snapshot().signing,
+            self.settings.issuer(),
+            audience,
+        ) {
+            Ok(c) => Ok(c),
+            Err(TokenError::Expired) => Err(AuthFailure::Expired),
+            Err(TokenError::Invalid) => {
+                self.record_failure(source, None);
+                Err(AuthFailure::Invalid(invalid))
+            }
+        }
+    }
+
     fn bearer(&self, token: &str, source: Option<IpAddr>) -> Result<Caller, AuthFailure> {
         let now = now_secs();
         let cached = self
@@ -1176,21 +1201,12 @@ impl Auth {
             Some(v) if v.claims.exp > now => v,
             Some(_) => return Err(AuthFailure::Expired),
             None => {
-                self.check_limits(source, None)?;
-                let snap = self.snapshot();
-                let claims = match token::verify(
+                let claims = self.verify_token(
                     token,
-                    &snap.signing,
-                    self.settings.issuer(),
                     &self.settings.service,
-                ) {
-                    Ok(c) => c,
-                    Err(TokenError::Expired) => return Err(AuthFailure::Expired),
-                    Err(TokenError::Invalid) => {
-                        self.record_failure(source, None);
-                        return Err(AuthFailure::Invalid("the bearer token is not valid"));
-                    }
-                };
+                    source,
+                    "the bearer token is not valid",
+                )?;
                 let v = Arc::new(VerifiedToken {
                     access: Arc::new(claims.access.clone()),
                     claims,
@@ -1427,21 +1443,13 @@ impl Auth {
         token: &str,
         source: Option<IpAddr>,
     ) -> Result<(Caller, RepositoryName, String), AuthFailure> {
-        self.check_limits(source, None)?;
-        let snap = self.snapshot();
-        let claims = match token::verify(
+        let claims = self.verify_token(
             token,
-            &snap.signing,
-            self.settings.issuer(),
             token::DOWNLOAD_AUDIENCE,
-        ) {
-            Ok(c) => c,
-            Err(TokenError::Expired) => return Err(AuthFailure::Expired),
-            Err(TokenError::Invalid) => {
-                self.record_failure(source, None);
-                return Err(AuthFailure::Invalid("the download URL is not valid"));
-            }
-        };
+            source,
+            "the download URL is not valid",
+        )?;
+        let snap = self.snapshot();
         let (Some(blob), [access]) = (claims.blob.clone(), claims.access.as_slice()) else {
             return Err(AuthFailure::Invalid("the download URL is not valid"));
         };

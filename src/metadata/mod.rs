@@ -245,28 +245,30 @@ pub(crate) fn push_settings(mutability: &str, exclusions: &str) -> MetaResult<Re
     })
 }
 
-/// `*` matches any run of characters (also none); everything else matches itself.
-pub fn wildcard_match(pattern: &str, s: &str) -> bool {
-    let (p, s) = (pattern.as_bytes(), s.as_bytes());
-    let (mut pi, mut si) = (0, 0);
-    // Where the last `*` was, and the position in `s` it has consumed up to.
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == s[si] {
-            pi += 1;
-            si += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
+/// Whether `text` matches `pattern` entirely, `*` matching any run of characters (including none)
+/// and everything else matching itself (case-sensitive). Tag-mutability exclusions, repository
+/// filters and lifecycle tag patterns all use it. Runs in time linear in
+/// `pattern.len() + text.len()`: the literal segments between stars are placed leftmost-first
+/// with a substring search (no backtracking), which is exact for `*`-only globs because a
+/// leftmost placement always leaves the most room for what follows.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let Some((head, after)) = pattern.split_once('*') else {
+        return pattern == text;
+    };
+    let Some(rest) = text.strip_prefix(head) else {
+        return false;
+    };
+    let (middle, tail) = after.rsplit_once('*').unwrap_or(("", after));
+    let Some(mut window) = rest.strip_suffix(tail) else {
+        return false;
+    };
+    for segment in middle.split('*').filter(|s| !s.is_empty()) {
+        match window.find(segment) {
+            Some(at) => window = &window[at + segment.len()..],
+            None => return false,
         }
     }
-    p[pi..].iter().all(|&b| b == b'*')
+    true
 }
 
 /// A repository with its settings.
