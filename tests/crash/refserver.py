@@ -23,6 +23,7 @@ http:
 
 class DistributionServer(BerthServer):
     health_path = "/v2/"
+    reports_port = False
 
     def __init__(self, data_dir, port=None, **_):
         super().__init__(data_dir=data_dir, port=port)

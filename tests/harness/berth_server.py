@@ -15,6 +15,7 @@ Environment:
                  (scripts/test.sh starts PostgreSQL and Garage and sets them).
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -67,16 +68,31 @@ def production_env(database_url=None, prefix=None):
 
 
 def free_port():
+    """A port nothing listens on right now. Racy (another process may take it before it is bound):
+    only for servers that cannot bind port 0 and report the port they got."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+# The address in Berth's "berth is serving" line, text (`listen=ADDR`) or JSON (`"listen":"ADDR"`).
+SERVING = re.compile(rb'berth is serving.*?\blisten"?[=:]"?(127\.0\.0\.1):(\d+)'
+                     rb'|\blisten"?[=:]"?(127\.0\.0\.1):(\d+).*?berth is serving')
+
+
 class BerthServer:
-    """A berth process on 127.0.0.1:<free port> with its own data directory."""
+    """A berth process on 127.0.0.1 with its own data directory.
+
+    Without `port`, the server binds port 0 and the harness reads the port it got from its
+    "berth is serving" log line (so the log filter must let `info` through), so no other process
+    can take the port between choosing and binding it; `port`/`url` are known after `start()`.
+    With `port` (a restart on the address clients already use), `start()` retries while the port
+    is still busy."""
 
     # Every server started in this process, for `auto_auth`.
     started = []
+    # Whether the server can bind port 0 and log the port (other registries in subclasses cannot).
+    reports_port = True
 
     def __init__(self, data_dir=None, port=None, extra_args=(), env=None, admin=None):
         """`admin`: the (access key id, secret) of a registry whose first start happened
@@ -84,7 +100,8 @@ class BerthServer:
         self._admin = admin
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="berth-test-")
-        self.port = port or free_port()
+        self.fixed_port = port is not None or not self.reports_port
+        self.port = port or (None if self.reports_port else free_port())
         self.extra_args = list(extra_args)
         env = dict(env or {})
         if deployment() == "production" and "BERTH_METADATA__BACKEND" not in env:
@@ -99,10 +116,12 @@ class BerthServer:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.hostport}"
 
     @property
     def hostport(self):
+        if self.port is None:
+            raise RuntimeError("the server's port is known once start() has returned")
         return f"127.0.0.1:{self.port}"
 
     health_path = "/healthz"
@@ -133,28 +152,62 @@ class BerthServer:
 
     def command(self):
         """The server's command line (subclasses run other registries)."""
-        args = [berth_bin(), "serve", "--listen", self.hostport, "--data-dir", self.data_dir]
+        listen = self.hostport if self.fixed_port else "127.0.0.1:0"
+        args = [berth_bin(), "serve", "--listen", listen, "--data-dir", self.data_dir]
         if os.environ.get("BERTH_CONFIG"):
             args += ["--config", os.environ["BERTH_CONFIG"]]
         return args + self.extra_args
 
     def start(self, timeout=30):
-        args = self.command()
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + timeout
+        while True:
+            if not self.fixed_port:
+                self.port = None
+            args = self.command()
+            with open(self.log_path, "ab") as log:
+                offset = log.tell()
+                self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            try:
+                self._wait_healthy(args[0], offset, deadline)
+            except PortBusy:
+                # A fixed port still held by something else (a restart right after a stop):
+                # try again until the deadline.
+                if time.time() >= deadline:
+                    raise RuntimeError(f"port {self.port} stayed busy; log: {self.read_log()}")
+                time.sleep(0.2)
+                continue
+            BerthServer.started.append(self)
+            return self
+
+    def _wait_healthy(self, name, offset, deadline):
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited with {self.proc.returncode}; log: {self.read_log()}")
-            try:
-                with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
-                    if r.status == 200:
-                        BerthServer.started.append(self)
-                        return self
-            except OSError:
-                pass
+                tail = self._log_since(offset)
+                if self.fixed_port and b"cannot listen on" in tail and b"in use" in tail:
+                    raise PortBusy()
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}; log: {self.read_log()}")
+            if self.port is None:
+                m = SERVING.search(self._log_since(offset))
+                if m:
+                    self.port = int(m.group(2) or m.group(4))
+            if self.port is not None:
+                try:
+                    with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
+                        if r.status == 200:
+                            return
+                except OSError:
+                    pass
             time.sleep(0.05)
-        raise RuntimeError(f"{args[0]} did not become healthy; log: {self.read_log()}")
+        self.kill9()
+        raise RuntimeError(f"{name} did not become healthy in time; log: {self.read_log()}")
+
+    def _log_since(self, offset):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read()
+        except OSError:
+            return b""
 
     def read_log(self):
         try:
@@ -234,6 +287,10 @@ def read_admin_credentials(data_dir):
                 k, v = line.strip().split(" = ", 1)
                 fields[k] = v
     return fields["access_key_id"], fields["secret_access_key"]
+
+
+class PortBusy(Exception):
+    """A server given a fixed port found it in use."""
 
 
 class ExternalRegistry:
