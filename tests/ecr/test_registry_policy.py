@@ -56,7 +56,8 @@ def test_boto3_round_trip(own_server, recr):
     assert (out["registryId"], out["policyText"]) == ("000000000000", DENY_DELETE)
     expect_not_found(recr.get_registry_policy)
     expect_not_found(recr.delete_registry_policy)
-    assert own_server.cli("registry-policy", "get", check=False).returncode != 0
+    out = own_server.cli("registry-policy", "get", check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", "berth: the registry has no policy\n"), out
 
 
 def test_cli_round_trip(own_server, recr):

@@ -40,6 +40,13 @@ def policy_not_found(name):
             f"in the registry with id '000000000000'")
 
 
+def assert_no_policy_in_cli(server, name):
+    """The administration CLI finds no policy on the repository."""
+    out = server.cli("repository-policy", "get", name, check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1, "", f"berth: repository {name} has no policy\n"), out
+
+
 def repo_not_found(name):
     return f"The repository with name '{name}' does not exist in the registry with id '000000000000'"
 
@@ -73,7 +80,7 @@ def test_boto3_round_trip(server, ecr, repo):
         with pytest.raises(botocore.exceptions.ClientError) as ei:
             call(repositoryName=name)
         assert eh.client_error(ei.value, "RepositoryPolicyNotFoundException") == policy_not_found(name)
-    assert server.cli("repository-policy", "get", name, check=False).returncode != 0
+    assert_no_policy_in_cli(server, name)
 
 
 def test_cli_round_trip(server, admin_key, repo):
@@ -187,7 +194,7 @@ def test_principal_without_permission_is_denied(server, make_principal, repo):
             f"User: {p.arn} is not authorized to perform: {action} on resource: {eh.repo_arn(name)} "
             f"because no identity-based policy allows the {action} action"))
     # Nothing was set.
-    assert server.cli("repository-policy", "get", name, check=False).returncode != 0
+    assert_no_policy_in_cli(server, name)
 
 
 def test_unauthorized_caller_cannot_probe_repository_existence(server, make_principal):
