@@ -23,6 +23,7 @@ AWS_CLI = os.environ.get("AWS_CLI") or ("/usr/bin/aws" if os.path.exists("/usr/b
 import requests
 from testkit import ACCOUNT, ANON, REGION, HeaderAuth, basic, eventually, repo_arn, user_arn  # noqa: F401  (re-exported)
 from ociimage import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, sha256  # noqa: F401  (re-exported)
+from v2client import Client
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 JSON_11 = "application/x-amz-json-1.1"
@@ -329,27 +330,13 @@ def wait_known(server, key):
 
 
 def v2(server, method, path, auth, **kw):
-    url = path if path.startswith("http") else server.url + path
-    return requests.request(method, url, auth=auth, timeout=TIMEOUT, allow_redirects=False, **kw)
+    """One /v2 request with exactly the credentials `auth` (None: anonymous)."""
+    return Client(server.url, auth).req(method, path, **kw)
 
 
 def push_image(server, auth, repo, tag="latest", img=None):
     """Push a fresh minimal image to `repo` through /v2 (creating the repository)."""
-    img = img or Image()
-    for d, data in img.blobs():
-        r = v2(server, "POST", f"/v2/{repo}/blobs/uploads/", auth)
-        assert r.status_code == 202, f"POST upload {repo}: {r.status_code} {r.text}"
-        loc = r.headers["Location"]
-        loc = loc if loc.startswith("http") else server.url + loc
-        sep = "&" if "?" in loc else "?"
-        r = v2(server, "PUT", f"{loc}{sep}digest={d}", auth, data=data,
-               headers={"Content-Type": "application/octet-stream"})
-        assert r.status_code == 201, f"PUT upload {repo}: {r.status_code} {r.text}"
-    r = v2(server, "PUT", f"/v2/{repo}/manifests/{tag}", auth, data=img.manifest,
-           headers={"Content-Type": OCI_MANIFEST})
-    assert r.status_code == 201, f"PUT manifest {repo}:{tag}: {r.status_code} {r.text}"
-    assert r.headers.get("Docker-Content-Digest") == img.digest
-    return img
+    return Client(server.url, auth).push_image(repo, tag, img)
 
 
 def get_manifest(server, auth, repo, ref):

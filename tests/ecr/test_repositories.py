@@ -3,40 +3,22 @@ CreateRepository, DescribeRepositories (pagination, visibility), DeleteRepositor
 TagResource / UntagResource / ListTagsForResource, PutImageTagMutability (enforced on /v2
 pushes, with exclusions) and PutImageScanningConfiguration.
 
-Self-contained: one module-scoped server, images pushed through /v2 with plain requests.
+Self-contained: one module-scoped server, images pushed through /v2 with the harness's client.
 Run: BERTH_BIN=$PWD/target/debug/berth python3 -m pytest -q -p no:cacheprovider \
      tests/ecr/test_repositories.py
 """
-import hashlib
 import json
-import os
-import subprocess
-import sys
-import tempfile
-import uuid
 
-AWS_CLI = os.environ.get("AWS_CLI") or ("/usr/bin/aws" if os.path.exists("/usr/bin/aws") else "aws")
-
-import boto3
-import botocore.config
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
 import ecrhelp as eh
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
-
-
-REGION = "us-east-1"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-TIMEOUT = 30
+from ociimage import OCI_MANIFEST, Image, sha256
+from v2client import client
 
 
 def unique(prefix="repo"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+    return eh.unique(prefix)
 
 
 def error(excinfo):
@@ -45,71 +27,29 @@ def error(excinfo):
 
 
 def aws(server, *args, check=True, key=None):
-    key = key or server.admin
-    with tempfile.TemporaryDirectory() as home:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": home,
-            "AWS_ACCESS_KEY_ID": key[0],
-            "AWS_SECRET_ACCESS_KEY": key[1],
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": os.path.join(home, "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
-            "AWS_PAGER": "",
-            "AWS_MAX_ATTEMPTS": "1",
-        }
-        out = subprocess.run(
-            [AWS_CLI, "ecr", *args, "--endpoint-url", server.url, "--output", "json"],
-            env=env, capture_output=True, text=True, timeout=120)
-    if check and out.returncode != 0:
-        raise AssertionError(f"aws ecr {' '.join(args)} failed ({out.returncode}): {out.stderr}")
-    return out
+    """`aws ecr ARGS` as the administrator (or `key`): parsed output with check, else the run."""
+    return eh.aws(server, key or server.admin, *args, check=check)
 
 
 # ---- /v2 pushes -------------------------------------------------------------------------------
 
-def push_blob(server, repo, data):
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    r = requests.post(f"{server.url}/v2/{repo}/blobs/uploads/", auth=server.admin, timeout=TIMEOUT)
-    assert r.status_code == 202, r.text
-    loc = r.headers["Location"]
-    if loc.startswith("/"):
-        loc = server.url + loc
-    sep = "&" if "?" in loc else "?"
-    r = requests.put(f"{loc}{sep}digest={digest}", data=data, auth=server.admin,
-                     headers={"Content-Type": "application/octet-stream"}, timeout=TIMEOUT)
-    assert r.status_code == 201, r.text
-    return digest, len(data)
-
-
 def image(server, repo, seed):
-    """Blobs pushed; returns the manifest bytes of a small distinct image."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
-    layer = f"layer {seed}".encode()
-    cd, cs = push_blob(server, repo, config)
-    ld, ls = push_blob(server, repo, layer)
-    return json.dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}],
-    }).encode()
+    """Blobs pushed; returns the manifest bytes of a small image distinct per seed."""
+    img = Image(seed)
+    client(server).push_blobs(repo, img)
+    return img.manifest
 
 
 def put_manifest(server, repo, tag, body):
-    return requests.put(f"{server.url}/v2/{repo}/manifests/{tag}", data=body, auth=server.admin,
-                        headers={"Content-Type": OCI_MANIFEST}, timeout=TIMEOUT)
+    return client(server).put_manifest(repo, tag, body)
 
 
 def push(server, repo, tag, seed):
-    r = put_manifest(server, repo, tag, image(server, repo, seed))
-    assert r.status_code == 201, r.text
-    return r.headers["Docker-Content-Digest"]
+    return client(server).push_manifest(repo, tag, image(server, repo, seed))
 
 
 def tag_digest(server, repo, tag):
-    r = requests.head(f"{server.url}/v2/{repo}/manifests/{tag}", auth=server.admin,
-                      headers={"Accept": OCI_MANIFEST}, timeout=TIMEOUT)
+    r = client(server).head(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
     assert r.status_code == 200, r.status_code
     return r.headers["Docker-Content-Digest"]
 
@@ -154,7 +94,7 @@ def test_create_repository_defaults(own_server, own_ecr):
     assert r["imageScanningConfiguration"] == {"scanOnPush": False}
     assert r["encryptionConfiguration"] == {"encryptionType": "AES256"}
     # An empty repository exists for /v2 too.
-    t = requests.get(f"{own_server.url}/v2/{name}/tags/list", auth=own_server.admin, timeout=TIMEOUT)
+    t = client(own_server).get(f"/v2/{name}/tags/list")
     assert t.status_code == 200 and t.json()["tags"] == [], t.text
 
 
@@ -292,11 +232,11 @@ def test_describe_repositories_pages(own_server, own_ecr):
               for x in p["repositories"]]
     assert listed == seen
     # The CLI paginates by itself: --page-size 2 means several calls, one answer.
-    out = json.loads(aws(own_server, "describe-repositories", "--page-size", "2").stdout)
+    out = aws(own_server, "describe-repositories", "--page-size", "2")
     assert [x["repositoryName"] for x in out["repositories"]] == seen
     # --max-items cuts it short and hands back a token the CLI understands.
-    out = json.loads(aws(own_server, "describe-repositories", "--page-size", "2",
-                         "--max-items", "3").stdout)
+    out = aws(own_server, "describe-repositories", "--page-size", "2",
+              "--max-items", "3")
     assert len(out["repositories"]) == 3 and out.get("NextToken")
     # A page of exactly the remaining repositories has no nextToken.
     total = len(seen)
@@ -376,29 +316,29 @@ def test_delete_repository_with_images_needs_force(own_server, own_ecr):
     assert msg.endswith("cannot be deleted because it still contains images")
     assert tag_digest(own_server, name, "v1") == digest
     own_ecr.delete_repository(repositoryName=name, force=True)
-    r = requests.get(f"{own_server.url}/v2/{name}/manifests/v1", auth=own_server.admin,
-                     headers={"Accept": OCI_MANIFEST}, timeout=TIMEOUT)
+    r = client(own_server).get(f"/v2/{name}/manifests/v1",
+                     headers={"Accept": OCI_MANIFEST})
     assert r.status_code == 404
-    r = requests.get(f"{own_server.url}/v2/{name}/tags/list", auth=own_server.admin, timeout=TIMEOUT)
+    r = client(own_server).get(f"/v2/{name}/tags/list")
     assert r.status_code == 404
     # Recreated, it has no images and no policy.
     own_ecr.create_repository(repositoryName=name)
     with pytest.raises(ClientError) as e:
         own_ecr.get_repository_policy(repositoryName=name)
     assert error(e)[0] == "RepositoryPolicyNotFoundException"
-    r = requests.get(f"{own_server.url}/v2/{name}/tags/list", auth=own_server.admin, timeout=TIMEOUT)
+    r = client(own_server).get(f"/v2/{name}/tags/list")
     assert r.status_code == 200 and r.json()["tags"] == []
 
 
 def test_delete_repository_with_the_cli(own_server):
     name = unique("cli")
-    out = json.loads(aws(own_server, "create-repository", "--repository-name", name,
-                         "--image-tag-mutability", "IMMUTABLE").stdout)
+    out = aws(own_server, "create-repository", "--repository-name", name,
+              "--image-tag-mutability", "IMMUTABLE")
     assert out["repository"]["imageTagMutability"] == "IMMUTABLE"
     push(own_server, name, "v1", "cli")
     out = aws(own_server, "delete-repository", "--repository-name", name, check=False)
     eh.assert_cli_error(out, "RepositoryNotEmptyException", "DeleteRepository")
-    out = json.loads(aws(own_server, "delete-repository", "--repository-name", name, "--force").stdout)
+    out = aws(own_server, "delete-repository", "--repository-name", name, "--force")
     assert out["repository"]["repositoryName"] == name
     out = aws(own_server, "describe-repositories", "--repository-names", name, check=False)
     eh.assert_cli_error(out, "RepositoryNotFoundException", "DescribeRepositories",
@@ -462,13 +402,13 @@ def test_tag_operations_errors(own_ecr):
 
 def test_tags_with_the_cli(own_server):
     name = unique("clitags")
-    arn = json.loads(aws(own_server, "create-repository", "--repository-name", name,
-                         "--tags", "Key=team,Value=x").stdout)["repository"]["repositoryArn"]
+    arn = aws(own_server, "create-repository", "--repository-name", name,
+              "--tags", "Key=team,Value=x")["repository"]["repositoryArn"]
     aws(own_server, "tag-resource", "--resource-arn", arn, "--tags", "Key=env,Value=prod")
-    out = json.loads(aws(own_server, "list-tags-for-resource", "--resource-arn", arn).stdout)
+    out = aws(own_server, "list-tags-for-resource", "--resource-arn", arn)
     assert sorted(t["Key"] for t in out["tags"]) == ["env", "team"]
     aws(own_server, "untag-resource", "--resource-arn", arn, "--tag-keys", "team")
-    out = json.loads(aws(own_server, "list-tags-for-resource", "--resource-arn", arn).stdout)
+    out = aws(own_server, "list-tags-for-resource", "--resource-arn", arn)
     assert out["tags"] == [{"Key": "env", "Value": "prod"}]
 
 
@@ -490,13 +430,13 @@ def test_immutable_tags_are_enforced_on_v2_pushes(own_server, own_ecr):
     assert err["message"] == (f"The image tag 'v1' already exists in the '{name}' repository and "
                               "cannot be overwritten because the tag is immutable.")
     assert tag_digest(own_server, name, "v1") == first
-    other_digest = "sha256:" + hashlib.sha256(other).hexdigest()
-    r = requests.head(f"{own_server.url}/v2/{name}/manifests/{other_digest}", auth=own_server.admin,
-                      headers={"Accept": OCI_MANIFEST}, timeout=TIMEOUT)
+    other_digest = sha256(other)
+    r = client(own_server).head(f"/v2/{name}/manifests/{other_digest}",
+                      headers={"Accept": OCI_MANIFEST})
     assert r.status_code == 404
     # A new tag is fine; deleting the tag frees it.
     push(own_server, name, "v2", "two")
-    r = requests.delete(f"{own_server.url}/v2/{name}/manifests/v1", auth=own_server.admin, timeout=TIMEOUT)
+    r = client(own_server).delete(f"/v2/{name}/manifests/v1")
     assert r.status_code == 202, r.text
     push(own_server, name, "v1", "three")
     # Mutable again: tags move.
@@ -562,8 +502,8 @@ def test_put_image_tag_mutability_errors(own_ecr):
 def test_tag_mutability_with_the_cli(own_server):
     name = unique("climut")
     aws(own_server, "create-repository", "--repository-name", name)
-    out = json.loads(aws(own_server, "put-image-tag-mutability", "--repository-name", name,
-                         "--image-tag-mutability", "IMMUTABLE").stdout)
+    out = aws(own_server, "put-image-tag-mutability", "--repository-name", name,
+              "--image-tag-mutability", "IMMUTABLE")
     assert out["imageTagMutability"] == "IMMUTABLE"
     push(own_server, name, "v1", "x")
     r = put_manifest(own_server, name, "v1", image(own_server, name, "y"))
@@ -585,18 +525,15 @@ def test_put_image_scanning_configuration(own_server, own_ecr):
         own_ecr.put_image_scanning_configuration(repositoryName=unique("missing"),
                                              imageScanningConfiguration={"scanOnPush": True})
     assert error(e)[0] == "RepositoryNotFoundException"
-    out = json.loads(aws(own_server, "put-image-scanning-configuration", "--repository-name", name,
-                         "--image-scanning-configuration", "scanOnPush=false").stdout)
+    out = aws(own_server, "put-image-scanning-configuration", "--repository-name", name,
+              "--image-scanning-configuration", "scanOnPush=false")
     assert out["imageScanningConfiguration"] == {"scanOnPush": False}
 
 
 def test_unknown_members_are_refused(own_server):
     # boto3 refuses unknown parameters itself; a raw signed request is not needed to show the
     # server does too, since validate=False clients send what they are given.
-    c = boto3.client("ecr", endpoint_url=own_server.url, region_name=REGION,
-                     aws_access_key_id=own_server.admin[0], aws_secret_access_key=own_server.admin[1],
-                     config=botocore.config.Config(parameter_validation=False,
-                                                   retries={"max_attempts": 1}))
+    c = eh.boto_client(own_server, own_server.admin, validate=False)
     with pytest.raises(ClientError) as e:
         c.create_repository(repositoryName=unique(), imageScanningConfiguration={"scanOnPush": "yes"})
     assert error(e)[0] == "SerializationException"
