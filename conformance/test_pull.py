@@ -5,8 +5,8 @@ import json
 import pytest
 
 from ocihelp import (
-    DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, assert_error, assert_status,
-    config_bytes, descriptor, index_manifest, push_blob, push_image,
+    DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, assert_error, assert_error_body,
+    assert_status, config_bytes, descriptor, index_manifest, push_blob, push_image,
     push_manifest, random_bytes, sha256, sha512,
 )
 
@@ -20,9 +20,13 @@ def test_base_endpoint_200(client):
     assert r.headers.get("Docker-Distribution-API-Version") == "registry/2.0"
 
 
+@pytest.mark.berth
 def test_base_endpoint_without_trailing_slash(client):
+    """Berth answers `/v2` exactly as `/v2/` (the specification names only `/v2/`)."""
     r = client.get("/v2")
-    assert r.status_code in (200, 301, 307, 308, 404)
+    assert_status(r, 200)
+    assert r.headers.get("Docker-Distribution-API-Version") == "registry/2.0"
+    assert r.json() == {}
 
 
 @pytest.mark.berth
@@ -116,6 +120,15 @@ def test_head_unknown_manifest(client, repo):
 def test_get_manifest_unknown_repository(client, repo):
     r = client.get(f"/v2/{repo}/manifests/latest")
     assert_error(r, 404, {"MANIFEST_UNKNOWN", "NAME_UNKNOWN"})
+
+
+@pytest.mark.berth
+def test_get_manifest_unknown_repository_berth(client, repo):
+    """Berth answers a manifest of an unknown repository as an unknown manifest."""
+    assert_error(client.get(f"/v2/{repo}/manifests/latest"), 404, "MANIFEST_UNKNOWN")
+    r = client.head(f"/v2/{repo}/manifests/latest")
+    assert_status(r, 404)
+    assert r.content == b""
 
 
 # --- content negotiation ----------------------------------------------------------
@@ -269,7 +282,8 @@ def test_pull_sha512_blob(client, repo):
     g = client.get(f"/v2/{repo}/blobs/{d}")
     assert_status(g, 200)
     assert g.content == data
-    # the spec lets Docker-Content-Digest be in another digest "domain"
+    # the spec lets Docker-Content-Digest be in another digest "domain" (Berth keeps the
+    # requested one: test_push.py::test_sha512_monolithic_post_201)
     assert g.headers.get("Docker-Content-Digest") in (None, d, sha256(data))
 
 
@@ -301,13 +315,29 @@ def test_blob_range_get(client, repo, spec, start, end):
     assert int(r.headers["Content-Length"]) == end - start + 1
 
 
-@pytest.mark.parametrize("spec", ["bytes=1000-", "bytes=5000-6000"])
+@pytest.mark.parametrize("spec", ["bytes=1000-", "bytes=5000-6000", "bytes=99999999999999999999999-"])
 def test_blob_range_unsatisfiable(client, repo, spec):
+    """A range that starts at or past the end: 416 with `Content-Range: bytes */<size>`."""
     data = random_bytes(1000)
     d = push_blob(client, repo, data)
     r = client.get(f"/v2/{repo}/blobs/{d}", headers={"Range": spec})
     assert_status(r, 416)
     assert r.headers.get("Content-Range") == "bytes */1000"
+
+
+@pytest.mark.berth
+@pytest.mark.parametrize("spec", ["bytes=500-0", "bytes=5000-10", "bytes=1-0"])
+def test_blob_range_inverted_416(client, repo, spec):
+    """Last byte before the first: 416 with `Content-Range: bytes */<size>`, as distribution
+    answers (RFC 9110 would also let a server ignore the header), never the whole blob."""
+    data = random_bytes(1000)
+    d = push_blob(client, repo, data)
+    for m in (client.get, client.head):
+        r = m(f"/v2/{repo}/blobs/{d}", headers={"Range": spec})
+        assert_status(r, 416)
+        assert r.headers.get("Content-Range") == "bytes */1000"
+        if m == client.get:
+            assert_error_body(r.content)
 
 
 def test_blob_range_resumable_pull(client, repo):

@@ -70,6 +70,7 @@ impl Endpoint {
             return Ok(Endpoint::Tags(name(n - 2)?));
         }
         if n >= 2 && segs[n - 2] == "manifests" {
+            let name = name(n - 2)?;
             let reference = segs[n - 1].parse().map_err(|e| match e {
                 crate::oci::name::ReferenceError::Tag(t) => {
                     OciError::new(Code::TagInvalid, t.to_string())
@@ -78,7 +79,7 @@ impl Endpoint {
                     OciError::new(Code::DigestInvalid, d.to_string())
                 }
             })?;
-            return Ok(Endpoint::Manifest(name(n - 2)?, reference));
+            return Ok(Endpoint::Manifest(name, reference));
         }
         if n >= 3 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
             if segs[n - 1].is_empty() {
@@ -99,6 +100,17 @@ impl Endpoint {
         }
         Err(OciError::new(Code::NameUnknown, "no such endpoint")
             .with_status(axum::http::StatusCode::NOT_FOUND))
+    }
+}
+
+/// The repository of `<name>/manifests/<reference>` when the reference is not a valid tag
+/// (and not digest-shaped): `Endpoint::parse` refuses such a path with `TAG_INVALID`.
+pub fn invalid_tag_repository(rest: &str) -> Option<RepositoryName> {
+    let (path, reference) = rest.rsplit_once('/')?;
+    let name = path.strip_suffix("/manifests")?;
+    match reference.parse::<Reference>() {
+        Err(crate::oci::name::ReferenceError::Tag(_)) => name.parse().ok(),
+        _ => None,
     }
 }
 
@@ -172,6 +184,32 @@ mod tests {
         for (path, _code) in cases {
             assert!(Endpoint::parse(path).is_err(), "accepted {path}");
         }
+    }
+
+    #[test]
+    fn invalid_tags_name_their_repository() {
+        for tag in ["..", ".lead", "-lead", "t@g", "a b", "\0"] {
+            let path = format!("a/b/manifests/{tag}");
+            assert_eq!(Endpoint::parse(&path).unwrap_err().code, Code::TagInvalid);
+            assert_eq!(
+                invalid_tag_repository(&path).map(|n| n.as_str().to_owned()),
+                Some("a/b".to_owned()),
+                "{path}"
+            );
+        }
+        // a valid tag, a digest-shaped reference, an invalid name, another endpoint
+        for path in [
+            "a/manifests/latest",
+            "a/manifests/sha256:xyz",
+            "A/manifests/..",
+            "a/tags/..",
+            "manifests/..",
+        ] {
+            assert_eq!(invalid_tag_repository(path), None, "{path}");
+        }
+        // the repository name is checked before the reference
+        let e = Endpoint::parse("A/manifests/..").unwrap_err();
+        assert_eq!(e.code, Code::NameInvalid);
     }
 
     proptest::proptest! {

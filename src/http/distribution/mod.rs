@@ -100,18 +100,21 @@ fn unsupported(method: &Method) -> OciError {
     )
 }
 
+/// `n` and `last` of a listing. Any non-negative integer `n` is accepted and capped at
+/// `MAX_PAGE`, however many digits it has; anything else is `PAGINATION_NUMBER_INVALID`.
 fn page(q: &Query) -> Result<(Option<String>, u32)> {
     let n = match q.get("n") {
         None => DEFAULT_PAGE,
-        Some(v) => v
-            .parse::<u32>()
-            .map_err(|_| {
-                OciError::new(
-                    Code::PaginationNumberInvalid,
-                    "n must be a non-negative integer",
-                )
-            })?
-            .min(MAX_PAGE),
+        Some(v) if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) => {
+            // Only digits: parsing fails only when the number exceeds u32, i.e. the cap.
+            v.parse::<u32>().map_or(MAX_PAGE, |n| n.min(MAX_PAGE))
+        }
+        Some(_) => {
+            return Err(OciError::new(
+                Code::PaginationNumberInvalid,
+                "n must be a non-negative integer",
+            ))
+        }
     };
     Ok((q.get("last").map(str::to_owned), n))
 }
@@ -201,7 +204,9 @@ pub async fn dispatch(
                 headers: &headers,
             };
             let parsed = match rest {
-                Ok(Path(rest)) => Endpoint::parse(&rest),
+                Ok(Path(rest)) => {
+                    Endpoint::parse(&rest).map_err(|e| refused_path(&who, &method, &rest, e))
+                }
                 Err(_) => Err(OciError::new(
                     Code::NameInvalid,
                     "the path is not valid percent-encoded UTF-8",
@@ -235,6 +240,22 @@ pub async fn dispatch(
     resp.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     resp
+}
+
+/// The answer to a path `Endpoint::parse` refused. A manifest reference that is not a valid tag
+/// names no manifest: `GET` and `HEAD` answer `404 MANIFEST_UNKNOWN` to a caller who may read
+/// the repository (as distribution answers, and the conformance suites expect); other methods
+/// keep `400 TAG_INVALID`.
+fn refused_path(who: &Who<'_>, method: &Method, rest: &str, e: OciError) -> OciError {
+    if e.code == Code::TagInvalid && (*method == Method::GET || *method == Method::HEAD) {
+        if let Some(name) = endpoint::invalid_tag_repository(rest) {
+            return match check(who, Action::BatchGetImage, Resource::Repository(&name)) {
+                Err(denied) => denied,
+                Ok(()) => OciError::new(Code::ManifestUnknown, "manifest unknown to registry"),
+            };
+        }
+    }
+    e
 }
 
 /// `GET`/`HEAD /download/<token>`: a `GetDownloadUrlForLayer` URL, fetched with no other
@@ -839,6 +860,32 @@ fn content_range(h: &HeaderMap) -> Result<Option<crate::registry::ChunkRange>> {
                     "malformed Content-Range; expected <start>-<end>",
                 )),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(query: &str) -> std::result::Result<u32, Code> {
+        page(&Query::parse(Some(query.to_owned())))
+            .map(|(_, n)| n)
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn page_size_defaults_and_caps() {
+        assert_eq!(n(""), Ok(DEFAULT_PAGE));
+        assert_eq!(n("last=x"), Ok(DEFAULT_PAGE));
+        assert_eq!(n("n=0"), Ok(0));
+        assert_eq!(n("n=7"), Ok(7));
+        assert_eq!(n("n=10000"), Ok(MAX_PAGE));
+        assert_eq!(n("n=10001"), Ok(MAX_PAGE));
+        assert_eq!(n("n=4294967296"), Ok(MAX_PAGE));
+        assert_eq!(n("n=99999999999999999999999"), Ok(MAX_PAGE));
+        for bad in ["n=", "n=-1", "n=+5", "n=1.5", "n=abc", "n=%201"] {
+            assert_eq!(n(bad), Err(Code::PaginationNumberInvalid), "{bad}");
         }
     }
 }
