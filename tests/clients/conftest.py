@@ -10,7 +10,6 @@ Their credentials go to session-private files only: DOCKER_CONFIG and REGISTRY_A
 pointed into a temporary directory for the whole session (`client_config`), so no login here
 writes to the developer's ~/.docker/config.json or containers auth file.
 """
-import hashlib
 import os
 import re
 import shutil
@@ -27,16 +26,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 sys.path.insert(0, HERE)
 
 from berth_server import registry_from_env  # noqa: E402
+from ociimage import sha256  # noqa: E402,F401  (re-exported to the client tests)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 ALL_MANIFESTS = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST])
-
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def run(cmd, timeout=300, check=True, input=None, **kw):

@@ -5,7 +5,6 @@ file of random bytes) wrapped in gzip at level 0, so the blob is a valid
 application/vnd.oci.image.layer.v1.tar+gzip that clients neither recompress nor reject, and
 every image is unique (random payload + nonce label). Standard library only.
 """
-import hashlib
 import io
 import json
 import os
@@ -13,15 +12,13 @@ import tarfile
 import time
 import zlib
 
+from ociimage import sha256
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 REF_NAME = "org.opencontainers.image.ref.name"
-
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _dump(obj):
