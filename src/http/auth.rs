@@ -186,12 +186,19 @@ pub fn challenge(
     OciError::new(Code::Unauthorized, message).with_header(header::WWW_AUTHENTICATE, value)
 }
 
+/// `Retry-After` for a lockout that ends in `d`: whole seconds rounded up (a client that
+/// waits that long is let in), at least 1.
+pub fn retry_after(d: std::time::Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(1).to_string()
+}
+
 /// The response to failed authentication on `/v2`: a retry hint when limited or unavailable,
 /// else the challenge (with `error="invalid_token"` when a bearer token was refused).
 pub fn failure(auth: &Auth, h: &HeaderMap, f: AuthFailure) -> OciError {
     match f {
         AuthFailure::RateLimited(d) => OciError::new(Code::TooManyRequests, f.to_string())
-            .with_header(header::RETRY_AFTER, d.as_secs().max(1).to_string()),
+            .with_header(header::RETRY_AFTER, retry_after(d)),
         AuthFailure::Unavailable => OciError::new(Code::Unavailable, f.to_string())
             .with_header(header::RETRY_AFTER, "1".into()),
         AuthFailure::Expired | AuthFailure::Invalid(_) => {
@@ -208,5 +215,20 @@ pub fn failure(auth: &Auth, h: &HeaderMap, f: AuthFailure) -> OciError {
                 &f.to_string(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after(Duration::from_millis(1990)), "2");
+        assert_eq!(retry_after(Duration::from_secs(2)), "2");
+        assert_eq!(retry_after(Duration::from_millis(2001)), "3");
+        assert_eq!(retry_after(Duration::from_millis(10)), "1");
+        assert_eq!(retry_after(Duration::ZERO), "1");
     }
 }

@@ -2,7 +2,7 @@
 //! `offline_token` for a refresh token) and `POST /token` (the OAuth2 form: `password` and
 //! `refresh_token` grants), as docker, containerd, podman and skopeo call it.
 
-use super::auth::{forwarded_https, ClientAddr};
+use super::auth::{forwarded_https, retry_after, ClientAddr};
 use super::AppState;
 use crate::auth::scope::{Access, Scope};
 use crate::auth::{time_iso8601, AuthFailure, Caller, Credentials};
@@ -39,7 +39,7 @@ fn failure(f: AuthFailure) -> Response {
                 "slow_down",
                 &f.to_string(),
             );
-            if let Ok(v) = HeaderValue::from_str(&d.as_secs().max(1).to_string()) {
+            if let Ok(v) = HeaderValue::from_str(&retry_after(d)) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             r

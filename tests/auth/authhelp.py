@@ -143,6 +143,14 @@ def error_codes(r):
         return []
 
 
+def error_codes_of(body):
+    """The error codes of a raw response body (bytes)."""
+    try:
+        return [e.get("code") for e in json.loads(body).get("errors", [])]
+    except ValueError:
+        return []
+
+
 def error_messages(r):
     try:
         return [e.get("message") for e in r.json().get("errors", [])]
