@@ -7,7 +7,6 @@ target/release/berth and target/debug/berth.
 """
 import json
 import os
-import re
 import sys
 
 import pytest
@@ -19,6 +18,8 @@ sys.path.insert(0, HERE)
 
 from berth_server import BerthServer  # noqa: E402
 import authhelp as ah  # noqa: E402
+import principals  # noqa: E402
+from principals import attach, parse_key, wait_key_works  # noqa: E402,F401  (used by the tests)
 
 # The shared server must not lock the test machine out: many tests here present bad
 # credentials on purpose, and every one counts against 127.0.0.1. Rate limiting itself is
@@ -63,28 +64,11 @@ def new_server():
         srv.cleanup()
 
 
-def parse_key(stdout):
-    fields = dict(re.findall(r"^(access_key_id|secret_access_key) = (\S+)$", stdout, re.M))
-    assert set(fields) == {"access_key_id", "secret_access_key"}, stdout
-    return fields["access_key_id"], fields["secret_access_key"]
-
-
-class Principal:
-    def __init__(self, server, name, key_id, secret):
-        self.server, self.name, self.key_id, self.secret = server, name, key_id, secret
-
-    @property
-    def basic(self):
-        return ah.basic(self.key_id, self.secret)
-
-    def client(self, **kw):
-        return ah.Client(self.server.url, self.basic, **kw)
+class Principal(principals.Principal):
+    """A principal that can also ask the token service for tokens."""
 
     def token(self, *scopes, **kw):
         return ah.token_for(self.server.url, self.basic, scopes, **kw)
-
-    def new_key(self):
-        return parse_key(self.server.cli("key", "create", self.name).stdout)
 
 
 def identity_policy(actions, resources, condition=None, effect="Allow"):
@@ -94,29 +78,10 @@ def identity_policy(actions, resources, condition=None, effect="Allow"):
     return json.dumps({"Version": "2012-10-17", "Statement": [st]})
 
 
-def attach(server, principal, name, document):
-    server.cli("policy", "attach", principal, name, "-", input=document)
-
-
-def wait_key_works(server, key_id, secret):
-    def check():
-        r = ah.Client(server.url, ah.basic(key_id, secret)).get("/v2/")
-        assert r.status_code == 200, f"{r.status_code} {r.text}"
-    ah.eventually(check)
-
-
 def create_principal(server, policies=(), robot=False, name=None):
     """A principal with `policies` ([(name, document)]) and one access key, usable once this
-    returns: the policies are attached before the key is created, and the key is waited for,
-    so the server's identity snapshot already holds the policies."""
-    name = name or ah.unique("p")
-    args = ["principal", "create", name] + (["--robot"] if robot else [])
-    server.cli(*args)
-    for pname, doc in policies:
-        attach(server, name, pname, doc)
-    key_id, secret = parse_key(server.cli("key", "create", name).stdout)
-    wait_key_works(server, key_id, secret)
-    return Principal(server, name, key_id, secret)
+    returns (the harness waits until the server accepts the key)."""
+    return principals.create_principal(server, policies, robot=robot, name=name, cls=Principal)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import requests
 from berth_server import BerthServer
 from conftest import OCI_MANIFEST, Api, podman_cmd, run, sha256, short_tempdir
 from ocigen import Layout, make_layout
+from principals import create_principal
 from testkit import ANON, eventually, repo_arn
 
 READ_ONLY = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability",
@@ -51,15 +52,6 @@ def admin_api(berth):
 # ---- principals -----------------------------------------------------------------------------
 
 
-class Principal:
-    def __init__(self, name, akid, secret):
-        self.name, self.akid, self.secret = name, akid, secret
-
-    @property
-    def creds(self):
-        return self.akid, self.secret
-
-
 def granted(berth, creds, repo):
     """The actions the token service grants `creds` on `repo` (asking for pull and push)."""
     r = requests.get(f"{berth.url}/token", auth=creds, timeout=10,
@@ -76,19 +68,15 @@ def new_principal(berth, grants):
     """A principal with an access key and one identity policy: `grants` is
     {repository: [ecr actions]}. Returns once the server authenticates the key and its token
     service grants what the policy allows."""
-    name = f"cl-{uuid.uuid4().hex[:12]}"
-    out = berth.cli("principal", "create", name, "--with-key").stdout
-    fields = dict(re.findall(r"^(access_key_id|secret_access_key) = (\S+)$", out, re.M))
-    p = Principal(name, fields["access_key_id"], fields["secret_access_key"])
     statements = [{"Effect": "Allow", "Action": actions, "Resource": repo_arn(r)}
                   for r, actions in grants.items()]
-    berth.cli("policy", "attach", name, "access", "-",
-              input=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    p = create_principal(berth, [("access", json.dumps({"Version": "2012-10-17", "Statement": statements}))],
+                         name=f"cl-{uuid.uuid4().hex[:12]}", wait=False)
     expect = {r: ({"pull"} if set(actions) <= set(READ_ONLY) else {"pull", "push"})
               for r, actions in grants.items()}
 
     def effective():
-        got = {r: granted(berth, p.creds, r) for r in grants}
+        got = {r: granted(berth, p.key, r) for r in grants}
         assert got == expect, f"token service grants {got}, policy says {expect}"
     eventually(effective)
     return p
@@ -488,7 +476,7 @@ def test_login_token_flow_push_pull(berth, new_client, repo, admin_api):
 
     # the wrong secret: refused by the token service
     wrong = new_client()
-    res = wrong.login(writer.akid, writer.secret[::-1])
+    res = wrong.login(writer.key_id, writer.secret[::-1])
     if wrong.login_verifies:
         assert not res.ok, f"{wrong.name} login with a wrong secret succeeded: {res}"
     else:
@@ -498,7 +486,7 @@ def test_login_token_flow_push_pull(berth, new_client, repo, admin_api):
     assert admin_api.manifest_status(repo, "wrong") == 404
 
     c = new_client()
-    login = c.login(*writer.creds)
+    login = c.login(*writer.key)
     assert login.ok, login
     c.prepare()
     ref = f"{berth.hostport}/{repo}:v1"
@@ -509,7 +497,7 @@ def test_login_token_flow_push_pull(berth, new_client, repo, admin_api):
     pulled = c.pull(ref)
     assert pulled.ok, pulled
     assert pulled.digest == pushed.digest
-    c.assert_used_token_service(login, writer.akid, repo)
+    c.assert_used_token_service(login, writer.key_id, repo)
     # and by digest
     by_digest = c.pull(f"{berth.hostport}/{repo}@{pushed.digest}")
     assert by_digest.ok and by_digest.digest == pushed.digest, by_digest
@@ -522,7 +510,7 @@ def test_read_only_principal_pulls_but_cannot_push(berth, new_client, repo, admi
     assert pushed.ok, pushed
 
     reader = new_principal(berth, {repo: READ_ONLY})
-    c = logged_in(new_client, reader.creds)
+    c = logged_in(new_client, reader.key)
     pulled = c.pull(f"{berth.hostport}/{repo}:v1")
     assert pulled.ok and pulled.digest == pushed.digest, pulled
 
@@ -542,7 +530,7 @@ def test_repository_scoped_principal(berth, new_client, repo, admin_api):
     assert in_b.ok, in_b
 
     scoped = new_principal(berth, {a: ["ecr:*"]})
-    c = logged_in(new_client, scoped.creds)
+    c = logged_in(new_client, scoped.key)
     c.prepare()
     pushed = c.push(f"{berth.hostport}/{a}:v1")
     assert pushed.ok, pushed
@@ -576,7 +564,7 @@ def docker_client(berth, tmp_path):
 
 def test_docker_login_as_aws_with_login_password(berth, docker_client, repo, admin_api):
     p = new_principal(berth, {repo: ["ecr:*"]})
-    password = berth.cli("key", "login-password", p.akid).stdout.strip()
+    password = berth.cli("key", "login-password", p.key_id).stdout.strip()
     assert password and "\n" not in password
 
     bad = docker_client()
@@ -599,11 +587,11 @@ def test_docker_login_as_aws_with_login_password(berth, docker_client, repo, adm
 def test_docker_identity_token_then_revoke(berth, docker_client, repo, admin_api):
     p = new_principal(berth, {repo: ["ecr:*"]})
     c = docker_client()
-    assert c.login(*p.creds).ok
+    assert c.login(*p.key).ok
     entry = c.auth_entry()
     # docker asked for offline_token=true and keeps the refresh token instead of the secret
     assert entry.get("identitytoken"), f"docker stored no identity token: {entry}"
-    assert base64.b64decode(entry["auth"]).decode() == f"{p.akid}:", "docker kept the secret"
+    assert base64.b64decode(entry["auth"]).decode() == f"{p.key_id}:", "docker kept the secret"
     token = entry["identitytoken"]
 
     ref = f"{berth.hostport}/{repo}:v1"
@@ -629,7 +617,7 @@ def test_docker_identity_token_then_revoke(berth, docker_client, repo, admin_api
     assert c.auth_entry().get("identitytoken") == token
 
     # the access key itself is fine: a new login gets a new refresh token, pulls work again
-    assert c.login(*p.creds).ok
+    assert c.login(*p.key).ok
     assert c.auth_entry().get("identitytoken") not in (None, "", token)
     again = c.pull(ref)
     assert again.ok and again.digest == pushed.digest, again

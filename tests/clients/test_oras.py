@@ -18,6 +18,7 @@ import pytest
 
 from conftest import OCI_INDEX, OCI_MANIFEST, registry_creds, sha256
 from ocigen import make_image, Layout
+from v2client import Client
 
 ARTIFACT_TYPE = "application/vnd.berth.test.bundle.v1"
 SBOM_TYPE = "application/vnd.berth.test.sbom.v1+json"
@@ -54,18 +55,10 @@ def push_image_with_requests(api, repo, tag, tmp_path):
     """Push a small OCI image with plain HTTP calls (monolithic POST+PUT); returns its dict."""
     layout = Layout(str(tmp_path / "img"))
     img = make_image(layout, layers=2)
+    c = Client(api.url, api.s.auth)
     for d in [img["config_digest"], *img["layers"]]:
-        r = api.s.post(f"{api.url}/v2/{repo}/blobs/uploads/", timeout=30)
-        assert r.status_code == 202, r.text
-        loc = r.headers["Location"]
-        loc = loc if loc.startswith("http") else api.url + loc
-        r = api.s.put(loc, params={"digest": d}, data=layout.blob(d),
-                      headers={"Content-Type": "application/octet-stream"}, timeout=60)
-        assert r.status_code == 201, r.text
-    r = api.s.put(f"{api.url}/v2/{repo}/manifests/{tag}", data=img["manifest"],
-                  headers={"Content-Type": OCI_MANIFEST}, timeout=30)
-    assert r.status_code == 201, r.text
-    assert r.headers["Docker-Content-Digest"] == img["digest"]
+        assert c.push_blob(repo, layout.blob(d)) == d
+    assert c.push_manifest(repo, tag, img["manifest"]) == img["digest"]
     return img
 
 

@@ -24,6 +24,7 @@ import requests
 from testkit import ACCOUNT, ANON, REGION, HeaderAuth, basic, eventually, repo_arn, user_arn  # noqa: F401  (re-exported)
 from ociimage import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, sha256  # noqa: F401  (re-exported)
 from v2client import Client
+import principals
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 JSON_11 = "application/x-amz-json-1.1"
@@ -287,31 +288,11 @@ def assert_cli_error(out, kind, operation, message=None, startswith=None):
 # ---- principals ----------------------------------------------------------------------------
 
 
-def parse_key(stdout):
-    fields = dict(re.findall(r"^(access_key_id|secret_access_key) = (\S+)$", stdout, re.M))
-    assert set(fields) == {"access_key_id", "secret_access_key"}, stdout
-    return fields["access_key_id"], fields["secret_access_key"]
-
-
-class Principal:
-    def __init__(self, name, key):
-        self.name, self.key = name, key
-
-    @property
-    def arn(self):
-        return user_arn(self.name)
-
-
 def create_principal(server, policies=(), name=None):
     """A principal with `policies` ([(name, document)]) attached before its access key is
     created. Returns at once: callers poll for the outcome they expect (identity changes
     reach the server within about a second)."""
-    name = name or unique("p")
-    server.cli("principal", "create", name)
-    for pname, doc in policies:
-        server.cli("policy", "attach", name, pname, "-", input=doc)
-    key = parse_key(server.cli("key", "create", name).stdout)
-    return Principal(name, key)
+    return principals.create_principal(server, policies, name=name or unique("p"), wait=False)
 
 
 def wait_known(server, key):
