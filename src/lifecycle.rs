@@ -1368,10 +1368,11 @@ mod tests {
         }
     }
 
+    /// Pathological patterns answer correctly; how fast (linear in the input) is measured by
+    /// bench/globbench, not here.
     #[test]
-    fn glob_pathological_inputs_are_fast() {
+    fn glob_pathological_inputs() {
         let text = "a".repeat(200_000);
-        let start = std::time::Instant::now();
         assert!(!wildcard_match("*a*a*a*a*b", &text));
         assert!(wildcard_match("*a*a*a*a*", &text));
         // Far more stars than policies allow: still linear.
@@ -1383,10 +1384,6 @@ mod tests {
         almost.push('c');
         assert!(wildcard_match("*ab*ab*ab*c", &almost));
         assert!(!wildcard_match("*ab*ab*ab*ac", &almost));
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(5),
-            "glob matching must not backtrack exponentially"
-        );
     }
 
     // ----------------------------------------------------------------------------------------

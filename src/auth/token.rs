@@ -105,6 +105,9 @@ pub fn verify(
     v.set_audience(&[audience]);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     match jsonwebtoken::decode::<Claims>(token, &key.decoding, &v) {
+        // Expired from the second `exp` names on (RFC 7519: "on or after"); jsonwebtoken,
+        // even without leeway, accepts a token for that one more second.
+        Ok(data) if data.claims.exp <= super::now_secs() => Err(TokenError::Expired),
         Ok(data) => Ok(data.claims),
         Err(e) => match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => Err(TokenError::Expired),
@@ -124,6 +127,31 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64
+    }
+
+    #[test]
+    fn a_token_expires_at_the_second_its_exp_names() {
+        let key = SigningKey::new("k".into(), b"0123456789abcdef0123456789abcdef", 0);
+        let now = now();
+        let claims = |exp: i64| Claims {
+            iss: "iss".into(),
+            sub: "p".into(),
+            aud: "aud".into(),
+            exp,
+            nbf: now - 10,
+            iat: now - 10,
+            jti: "j".into(),
+            access: vec![],
+            pid: None,
+            akid: None,
+            blob: None,
+        };
+        let keys = [key.clone()];
+        let check = |exp| verify(&key.sign(&claims(exp)).unwrap(), &keys, "iss", "aud");
+        assert_eq!(check(now + 60).map(|c| c.exp), Ok(now + 60));
+        // `now` may tick between the two reads: `exp` at (or before) it is expired either way.
+        assert_eq!(check(now), Err(TokenError::Expired));
+        assert_eq!(check(now - 1), Err(TokenError::Expired));
     }
 
     fn claims(exp_in: i64) -> Claims {
@@ -159,9 +187,11 @@ mod tests {
     fn round_trip_with_rotated_keys() {
         let old = key("old", b"0123456789abcdef0123456789abcdef");
         let new = key("new", b"fedcba9876543210fedcba9876543210");
-        let t = old.sign(&claims(60)).unwrap();
+        // One set of claims: a second `claims(60)` differs once the clock ticks a second.
+        let c = claims(60);
+        let t = old.sign(&c).unwrap();
         let keys = vec![new.clone(), old.clone()];
-        assert_eq!(verify(&t, &keys, "berth", "registry").unwrap(), claims(60));
+        assert_eq!(verify(&t, &keys, "berth", "registry").unwrap(), c);
         // Once the old key is gone, its tokens are not valid.
         assert_eq!(
             verify(&t, &[new], "berth", "registry"),

@@ -17,7 +17,6 @@ use serde_json::{json, Map, Value};
 const DEFAULT_PAGE: u32 = 100;
 const MAX_IDS: usize = 100;
 const MAX_TAG: usize = 300;
-const MAX_MANIFEST: usize = 4_194_304;
 const LIST_TOKEN: &str = "berth-images:";
 const DESCRIBE_TOKEN: &str = "berth-image-details:";
 
@@ -637,10 +636,13 @@ pub(super) async fn put_image(c: &Ctx<'_>) -> Result<Value> {
     ])?;
     let name = c.existing_repository(Action::PutImage).await?;
     let manifest = c.required("imageManifest")?;
-    if manifest.is_empty() || manifest.chars().count() > MAX_MANIFEST {
+    // The registry's limit (`registry.max_manifest_bytes`, as for /v2), in bytes as stored:
+    // ECR's model counts characters, which lets a multi-byte manifest exceed it.
+    let limit = c.st.registry.options.max_manifest_bytes;
+    if manifest.is_empty() || manifest.len() > limit {
         return Err(EcrError::invalid(
             "imageManifest",
-            "must have length between 1 and 4194304",
+            format!("must have length between 1 and {limit} bytes"),
         ));
     }
     let media_type = c.string("imageManifestMediaType")?;

@@ -45,6 +45,18 @@ pub struct DiskCache {
     index: Mutex<Index>,
     /// Bytes in staging files, being written or waiting for their commit.
     staging: AtomicU64,
+    /// Background tasks running (fills, staging writers, adoptions); see `idle`.
+    pending: tokio::sync::watch::Sender<usize>,
+}
+
+/// One running background task of a cache, counted from before its spawn to its end (also
+/// when it panics), so that `idle` never misses work already started.
+struct Busy(Arc<DiskCache>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.pending.send_modify(|n| *n -= 1);
+    }
 }
 
 #[derive(Default)]
@@ -87,6 +99,7 @@ impl DiskCache {
             max_bytes,
             index: Mutex::new(index),
             staging: AtomicU64::new(0),
+            pending: tokio::sync::watch::Sender::new(0),
         });
         cache.evict(0);
         Ok(cache)
@@ -94,6 +107,22 @@ impl DiskCache {
 
     fn name(location: &str) -> String {
         hex::encode(&Sha256::digest(location.as_bytes())[..16])
+    }
+
+    /// Count a background task about to be spawned; it holds the returned guard until it ends.
+    fn busy(self: &Arc<Self>) -> Busy {
+        self.pending.send_modify(|n| *n += 1);
+        Busy(self.clone())
+    }
+
+    /// Wait until no background work is running: download fills (each ends when its download
+    /// stream ends or is dropped), staging writers (each ends when its `Stage` is finished or
+    /// dropped) and adoptions. What the cache holds then no longer changes by itself, which
+    /// is what tests need before asserting that something is, or is not, cached.
+    pub async fn idle(&self) {
+        let mut pending = self.pending.subscribe();
+        // The sender lives as long as `self`: `wait_for` cannot fail here.
+        let _ = pending.wait_for(|n| *n == 0).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -157,8 +186,11 @@ impl DiskCache {
             .dir
             .join(format!("{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
         let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Bytes>>(FILL_QUEUE);
-        let cache = self.clone();
-        tokio::task::spawn_blocking(move || cache.write_fill(rx, tmp, name, len));
+        let (cache, busy) = (self.clone(), self.busy());
+        tokio::task::spawn_blocking(move || {
+            cache.write_fill(rx, tmp, name, len);
+            drop(busy);
+        });
         let mut tx = Some(tx);
         let mut seen = 0u64;
         stream
@@ -244,8 +276,12 @@ impl DiskCache {
         let (tx, rx) = std::sync::mpsc::channel::<Option<Bytes>>();
         let backlog = Arc::new(AtomicU64::new(0));
         let writer = {
-            let (path, backlog) = (path.clone(), backlog.clone());
-            tokio::task::spawn_blocking(move || write_stage(rx, &path, &backlog))
+            let (path, backlog, busy) = (path.clone(), backlog.clone(), self.busy());
+            tokio::task::spawn_blocking(move || {
+                let written = write_stage(rx, &path, &backlog);
+                drop(busy);
+                written
+            })
         };
         Stage {
             cache: self.clone(),
@@ -331,8 +367,9 @@ impl DiskCache {
             self.release_staging(staged.len);
             return;
         }
-        let cache = self.clone();
+        let (cache, busy) = (self.clone(), self.busy());
         tokio::task::spawn_blocking(move || {
+            let _busy = busy;
             let durable = std::fs::File::open(&staged.path).and_then(|f| f.sync_all());
             let adopted = {
                 let mut ix = cache.lock();
@@ -529,14 +566,17 @@ mod tests {
         v.concat()
     }
 
-    async fn settle(c: &DiskCache, loc: &str, want: bool) {
-        for _ in 0..200 {
-            if c.lookup(loc).is_some() == want {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        panic!("cache entry for {loc} present={}", !want);
+    /// Wait for the cache's background work to end (a stuck task fails the test).
+    async fn idle(c: &DiskCache) {
+        tokio::time::timeout(Duration::from_secs(10), c.idle())
+            .await
+            .expect("the cache's background work did not end within 10 s");
+    }
+
+    /// Whether `loc` is cached once the background work has ended.
+    async fn cached(c: &DiskCache, loc: &str) -> bool {
+        idle(c).await;
+        c.lookup(loc).is_some()
     }
 
     #[tokio::test]
@@ -545,7 +585,7 @@ mod tests {
         let c = DiskCache::open(dir.path().join("c"), 1000).unwrap();
         let s = c.fill("blobs/a", 6, body(vec![b"abc", b"def"]));
         assert_eq!(drain(s).await, b"abcdef");
-        settle(&c, "blobs/a", true).await;
+        assert!(cached(&c, "blobs/a").await);
         let got = c.get("blobs/a", Some(&(1..4))).await.unwrap().unwrap();
         assert_eq!(drain(got).await, b"bcd");
         assert!(c.get("blobs/a", Some(&(0..7))).await.is_none());
@@ -568,9 +608,8 @@ mod tests {
         ])
         .boxed();
         let _: Vec<_> = c.fill("blobs/err", 6, failing).collect().await;
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         for loc in ["blobs/short", "blobs/dropped", "blobs/err"] {
-            assert!(c.lookup(loc).is_none(), "{loc} was cached");
+            assert!(!cached(&c, loc).await, "{loc} was cached");
         }
         assert_eq!(std::fs::read_dir(dir.path().join("c")).unwrap().count(), 0);
     }
@@ -581,12 +620,12 @@ mod tests {
         let c = DiskCache::open(dir.path().join("c"), 40).unwrap();
         for loc in ["blobs/1", "blobs/2", "blobs/3"] {
             drain(c.fill(loc, 10, body(vec![b"0123456789"]))).await;
-            settle(&c, loc, true).await;
+            assert!(cached(&c, loc).await);
         }
         c.lookup("blobs/1"); // used recently: survives
         for loc in ["blobs/4", "blobs/5"] {
             drain(c.fill(loc, 10, body(vec![b"0123456789"]))).await;
-            settle(&c, loc, true).await;
+            assert!(cached(&c, loc).await);
         }
         assert!(c.size() <= 40);
         assert!(c.lookup("blobs/1").is_some());
@@ -617,13 +656,12 @@ mod tests {
         let nonce = staged(&c, &[b"abc", b"defg"]).await.expect("complete copy");
         assert!(c.lookup("blobs/u1").is_none(), "visible before its commit");
         c.adopt(&nonce, "blobs/u1", 7);
-        settle(&c, "blobs/u1", true).await;
+        assert!(cached(&c, "blobs/u1").await);
         let got = c.get("blobs/u1", None).await.unwrap().unwrap();
         assert_eq!(drain(got).await, b"abcdefg");
         // Adopting the same nonce again (a retried commit) changes nothing.
         c.adopt(&nonce, "blobs/other", 7);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(c.lookup("blobs/other").is_none());
+        assert!(!cached(&c, "blobs/other").await);
         assert_eq!(files(&dir.path().join("c")), 1);
     }
 
@@ -652,9 +690,8 @@ mod tests {
         let gone = staged(&c, &[b"123"]).await.unwrap();
         c.discard(&gone);
         c.adopt(&gone, "blobs/discarded", 3);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         for loc in ["blobs/len", "blobs/none", "blobs/discarded"] {
-            assert!(c.lookup(loc).is_none(), "{loc} was cached");
+            assert!(!cached(&c, loc).await, "{loc} was cached");
         }
         assert_eq!(files(&cdir), 0, "staging files left behind");
     }
@@ -667,8 +704,7 @@ mod tests {
         c.adopt(&nonce, "blobs/d", 3);
         // Whether the background adoption has run yet or not, one `remove` must be enough.
         c.remove("blobs/d");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(c.lookup("blobs/d").is_none());
+        assert!(!cached(&c, "blobs/d").await);
         assert_eq!(files(&dir.path().join("c")), 0);
     }
 
@@ -686,7 +722,7 @@ mod tests {
         let third = staged(&c, &[A]).await.unwrap();
         c.adopt(&first, "blobs/first", 20);
         c.adopt(&second, "blobs/second", 20);
-        settle(&c, "blobs/second", true).await;
+        assert!(cached(&c, "blobs/second").await);
         assert!(c.lookup("blobs/first").is_none());
         // Copies being written count too, and push out waiting ones (the third).
         let mut a = c.stage();
@@ -701,8 +737,7 @@ mod tests {
         drop(a);
         assert!(b.finish(25).await.is_some());
         assert_eq!(c.staging.load(Ordering::Relaxed), 25);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(c.lookup("blobs/third").is_none());
+        assert!(!cached(&c, "blobs/third").await);
         // A restart forgets uncommitted copies.
         let again = DiskCache::open(cdir.clone(), 100).unwrap();
         assert_eq!(again.size(), 20);

@@ -36,6 +36,16 @@ pub const MIN_PART: usize = 5 * 1024 * 1024;
 const WRITE_SLACK: usize = 1024 * 1024;
 /// S3's most parts per multipart upload.
 const MAX_PARTS: u32 = 10_000;
+/// Parts of one size before the size grows by another `part_size` (see `part_len`).
+const PARTS_PER_STEP: usize = 1000;
+
+/// The size of part `n` (1-based) for a configured `part_size`: parts grow with their number
+/// (`part_size` for parts 1–1000, twice that for 1001–2000, ..., ten times for 9001–10,000),
+/// so that even blobs of hundreds of gigabytes fit in S3's 10,000 parts (about 461 GB with the
+/// default 8 MiB).
+fn part_len(part_size: usize, n: i32) -> usize {
+    part_size * (1 + (n.max(1) as usize - 1) / PARTS_PER_STEP)
+}
 
 /// How to reach the bucket. (No `Debug`: it holds the secret key.)
 #[derive(Clone)]
@@ -50,7 +60,9 @@ pub struct S3Settings {
     pub secret_access_key: String,
     /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted stores need.
     pub path_style: bool,
-    /// Bytes per multipart part (at least 5 MiB).
+    /// Bytes per multipart part before they grow (`part_len`). S3 needs at least `MIN_PART`
+    /// (the configuration enforces it); tests use smaller parts against stores that accept
+    /// them (Garage), to reach many parts with few bytes.
     pub part_size: usize,
     /// Redirect blob downloads to presigned URLs valid this long; `None` streams through Berth.
     pub redirect_ttl: Option<Duration>,
@@ -205,7 +217,7 @@ impl S3BlobStore {
                 client: aws_sdk_s3::Client::from_conf(conf.build()),
                 bucket: s.bucket,
                 prefix: s.prefix,
-                part_size: s.part_size.max(MIN_PART),
+                part_size: s.part_size.max(1),
                 redirect_ttl: s.redirect_ttl,
                 cache: s.cache,
             }),
@@ -313,10 +325,8 @@ impl Inner {
         format!("blobs/{id}.{}", uuid::Uuid::new_v4().simple())
     }
 
-    /// The size of part `n` (1-based): parts grow with their number so that even blobs of
-    /// hundreds of gigabytes fit in S3's 10,000 parts.
     fn part_len(&self, n: i32) -> usize {
-        self.part_size * (1 + (n.max(1) as usize - 1) / 1000)
+        part_len(self.part_size, n)
     }
 
     async fn read(&self, location: &str, range: Option<Range<u64>>) -> Result<Bytes, StorageError> {
@@ -773,5 +783,49 @@ impl UploadWriter for S3Writer {
             len: self.state.len(),
             state: self.state.encode(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_grow_by_one_part_size_every_thousand_parts() {
+        let p = 8 * 1024 * 1024;
+        let table = [
+            (0, p), // never asked for; treated as the first
+            (1, p),
+            (2, p),
+            (999, p),
+            (1000, p),
+            (1001, 2 * p),
+            (2000, 2 * p),
+            (2001, 3 * p),
+            (5500, 6 * p),
+            (9000, 9 * p),
+            (9001, 10 * p),
+            (10_000, 10 * p),
+        ];
+        for (n, want) in table {
+            assert_eq!(part_len(p, n), want, "part {n}");
+        }
+        assert_eq!(part_len(1000, 1001), 2000);
+    }
+
+    #[test]
+    fn ten_thousand_parts_hold_400_gb_with_the_default_part_size() {
+        let default = crate::config::Config::default().storage.part_size;
+        let most: u64 = (1..=MAX_PARTS as i32)
+            .map(|n| part_len(default, n) as u64)
+            .sum();
+        // 1000 parts of each size from 1 to 10 part sizes: 55,000 part sizes.
+        assert_eq!(most, 55_000 * default as u64);
+        assert!(most >= 400_000_000_000, "{most} bytes");
+        // Even at S3's smallest part size, well over 250 GB.
+        let smallest: u64 = (1..=MAX_PARTS as i32)
+            .map(|n| part_len(MIN_PART, n) as u64)
+            .sum();
+        assert!(smallest >= 250_000_000_000, "{smallest} bytes");
     }
 }

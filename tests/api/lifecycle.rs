@@ -83,40 +83,77 @@ async fn an_upload_resumes_after_a_restart() {
     app.shutdown().await;
 }
 
+/// A monolithic upload streamed in 64 KiB frames (40 MiB, never held whole by the server) is
+/// hashed as it streams: the digest the server computes is checked against the one given, and
+/// the bytes stored are the bytes sent.
 #[tokio::test]
 async fn a_streamed_body_is_hashed_in_one_pass() {
     let (_t, dir) = tempdir();
     let app = TestApp::spawn(&dir).await;
-    // 40 MiB in 64 KiB frames, never held whole by the server.
     let chunk: Vec<u8> = (0..65536u32).map(|i| (i * 7) as u8).collect();
+    let frames = 640;
     let mut whole = sha2::Sha256::default();
-    for _ in 0..640 {
+    for n in 0..frames {
         sha2::Digest::update(&mut whole, &chunk);
+        sha2::Digest::update(&mut whole, [n as u8]);
     }
     let digest = format!("sha256:{}", hex::encode(sha2::Digest::finalize(whole)));
-    let frames = futures_util::stream::iter(
-        (0..640).map(move |_| Ok::<_, std::io::Error>(bytes::Bytes::from(chunk.clone()))),
-    );
+    // Every frame differs (its last byte is its number), so a lost, repeated or reordered
+    // frame changes the digest.
+    let body = move || {
+        let chunk = chunk.clone();
+        reqwest::Body::wrap_stream(futures_util::stream::iter((0..frames).map(move |n| {
+            let mut frame = chunk.clone();
+            frame.push(n as u8);
+            Ok::<_, std::io::Error>(bytes::Bytes::from(frame))
+        })))
+    };
+    let size = frames * (65536 + 1);
+
+    // Under another digest the same stream is refused, naming the digest it has.
+    let wrong = sha256(b"not this");
+    let r = app
+        .client
+        .post(format!(
+            "{}/v2/stream/a/blobs/uploads/?digest={wrong}",
+            app.url
+        ))
+        .body(body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let err: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(err["errors"][0]["code"], "DIGEST_INVALID", "{err}");
+    let message = err["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(&digest), "{message}");
+    for d in [&wrong, &digest] {
+        let r = app
+            .client
+            .head(format!("{}/v2/stream/a/blobs/{d}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{d} stored by a refused upload");
+    }
+
     let r = app
         .client
         .post(format!(
             "{}/v2/stream/a/blobs/uploads/?digest={digest}",
             app.url
         ))
-        .body(reqwest::Body::wrap_stream(frames))
+        .body(body())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = app
-        .client
-        .head(format!("{}/v2/stream/a/blobs/{digest}", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.headers()["content-length"],
-        (640 * 65536).to_string().as_str()
-    );
+    assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+    let r = app.get(&format!("/v2/stream/a/blobs/{digest}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], size.to_string().as_str());
+    let got = r.bytes().await.unwrap();
+    assert_eq!(got.len(), size);
+    assert_eq!(sha256(&got), digest, "the stored bytes are the bytes sent");
     app.shutdown().await;
 }

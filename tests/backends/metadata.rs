@@ -14,7 +14,7 @@ use berth::oci::manifest::{self, OCI_INDEX, OCI_MANIFEST};
 use berth::oci::{Algorithm, Digest, RepositoryName, Tag};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -512,19 +512,14 @@ async fn a_tag_page_in_a_large_repository_is_a_range_scan() {
     assert!(!plan.contains("Sort"), "{plan}");
     pool.close().await;
 
-    let started = Instant::now();
+    // How fast such a page is served is measured by bench/production.sh (section 4, tags).
     let page = a
         .list_tags(&r, Some("t-050000"), 100)
         .await
         .unwrap()
         .unwrap();
-    let took = started.elapsed();
     let expected: Vec<String> = (50_001..50_101).map(|i| format!("t-{i:06}")).collect();
     assert_eq!(*page, expected);
-    assert!(
-        took < Duration::from_secs(1),
-        "a page of 100 tags took {took:?}"
-    );
     let page = a
         .list_tags(&r, Some("t-099990"), 100)
         .await
@@ -542,14 +537,20 @@ async fn an_unreachable_database_is_unavailable() {
         .local_addr()
         .unwrap()
         .port();
-    let started = Instant::now();
-    let r = PostgresStore::connect(&format!("postgres://berth:x@127.0.0.1:{port}/berth"), 2).await;
+    let r = answered(PostgresStore::connect(
+        &format!("postgres://berth:x@127.0.0.1:{port}/berth"),
+        2,
+    ))
+    .await;
     assert!(matches!(r, Err(MetaError::Unavailable(_))), "{:?}", r.err());
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        started.elapsed()
-    );
+}
+
+/// The answer of `f`, which must come within 15 s (three times the pool's acquire timeout):
+/// a database that is down is reported, not waited for.
+async fn answered<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(15), f)
+        .await
+        .expect("no answer within 15 s")
 }
 
 /// The database going away under a running store (a restart, a failover) answers Unavailable
@@ -565,7 +566,7 @@ async fn a_database_outage_is_unavailable_then_recovers() {
     .unwrap()
     .next()
     .unwrap();
-    let proxy = Proxy::start(0, target).await;
+    let proxy = Proxy::start(target).await;
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(proxy.port)).unwrap();
     let store = PostgresStore::connect(url.as_str(), 2).await.unwrap();
@@ -573,22 +574,15 @@ async fn a_database_outage_is_unavailable_then_recovers() {
     let r = repo(&format!("{}/app", unique("outage")));
     store.link_blob(&r, &blob("x"), 1, 1).await.unwrap();
 
-    let port = proxy.port;
-    proxy.stop().await;
-    let started = Instant::now();
-    let read = store.repository_exists(&r).await;
+    proxy.down().await;
+    let read = answered(store.repository_exists(&r)).await;
     assert!(matches!(read, Err(MetaError::Unavailable(_))), "{read:?}");
-    let write = store.link_blob(&r, &blob("y"), 1, 1).await;
+    let write = answered(store.link_blob(&r, &blob("y"), 1, 1)).await;
     assert!(matches!(write, Err(MetaError::Unavailable(_))), "{write:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        started.elapsed()
-    );
 
     // Back: a client retrying its 503 gets through. (A connection from before the outage may
     // still sit in the pool and fail one request; that failure is Unavailable too.)
-    let _proxy = Proxy::start(port, target).await;
+    proxy.up();
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -601,23 +595,29 @@ async fn a_database_outage_is_unavailable_then_recovers() {
     store.close().await;
 }
 
-/// A TCP forwarder standing in for the database server: stopping it cuts every connection
-/// and refuses new ones, as a database restart does.
+/// A TCP forwarder standing in for the database server: `down` cuts every forwarded
+/// connection and closes new ones at once, as a database restart does; `up` forwards again.
+/// It keeps its port throughout, so nothing else can take the port while the database is down.
 struct Proxy {
     port: u16,
     listener: tokio::task::JoinHandle<()>,
-    connections: Arc<Mutex<JoinSet<()>>>,
+    /// The forwarded connections, and whether new ones are forwarded (changed together).
+    connections: Arc<Mutex<(JoinSet<()>, bool)>>,
 }
 
 impl Proxy {
-    async fn start(port: u16, target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(Mutex::new(JoinSet::new()));
+        let connections = Arc::new(Mutex::new((JoinSet::new(), true)));
         let set = connections.clone();
         let listener = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
-                set.lock().unwrap().spawn(async move {
+                let mut set = set.lock().unwrap();
+                if !set.1 {
+                    continue; // down: `inbound` is closed here
+                }
+                set.0.spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
@@ -631,19 +631,25 @@ impl Proxy {
         }
     }
 
-    /// Returns once the port is closed and every forwarded connection is cut.
-    async fn stop(mut self) {
-        self.listener.abort();
-        let _ = (&mut self.listener).await;
-        let mut set = std::mem::take(&mut *self.connections.lock().unwrap());
+    /// Returns once every forwarded connection is cut.
+    async fn down(&self) {
+        let mut set = {
+            let mut c = self.connections.lock().unwrap();
+            c.1 = false;
+            std::mem::take(&mut c.0)
+        };
         set.shutdown().await;
+    }
+
+    fn up(&self) {
+        self.connections.lock().unwrap().1 = true;
     }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.listener.abort();
-        self.connections.lock().unwrap().abort_all();
+        self.connections.lock().unwrap().0.abort_all();
     }
 }
 

@@ -33,15 +33,13 @@ async fn s3_store_passes_the_suite() {
     berth::storage::suite::run(&store, "").await;
 }
 
-/// Wait until `loc` is in the cache (adoption and fills finish in the background).
+/// Whether `loc` is cached once the cache's background work (adoption at commit, fills by
+/// reads, staging writers) has ended: what it holds then no longer changes by itself.
 async fn cached(cache: &berth::storage::cache::DiskCache, loc: &str) -> bool {
-    for _ in 0..300 {
-        if cache.lookup(loc).is_some() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    false
+    tokio::time::timeout(std::time::Duration::from_secs(10), cache.idle())
+        .await
+        .expect("the cache's background work did not end within 10 s");
+    cache.lookup(loc).is_some()
 }
 
 /// A store under `prefix` with a disk cache of its own (in the returned directory).
@@ -111,12 +109,58 @@ async fn s3_store_with_a_disk_cache_passes_the_suite_and_serves_from_the_cache()
     assert_eq!(part, &data[10..20]);
     store.delete(&loc).await.unwrap();
     assert!(cache.lookup(&loc).is_none());
+}
 
-    // Written in two requests: no staging copy covers it; the first full read fills the cache.
+/// The staging copies (`<nonce>.stage.tmp`) in a cache directory made by `with_cache`.
+fn stage_files(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(dir.path().join("c"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".stage.tmp")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_blob_written_in_two_requests_is_cached_by_its_first_full_read() {
+    let prefix = unique();
+    let (dir, cache, store) = with_cache(&prefix);
+    let plain = S3BlobStore::new(settings(&prefix));
+    // The first request writes from the first byte: its copy of those bytes is staged. The
+    // second supersedes it, so no staging copy covers the blob and nothing is cached at commit.
     let small = vec![42u8; 100_000];
-    let loc = push(&store, "r", &[&small[..60_000], &small[60_000..]]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(cache.lookup(&loc).is_none(), "cached without a full copy");
+    let st = store.upload_start("r").await.unwrap();
+    let mut w = store.upload_writer("r", 0, &st).await.unwrap();
+    w.write(Bytes::copy_from_slice(&small[..60_000]))
+        .await
+        .unwrap();
+    let first = w.finish().await.unwrap();
+    assert_eq!(stage_files(&dir), 1, "the first request's copy is staged");
+    let mut w = store
+        .upload_writer("r", first.len, &first.state)
+        .await
+        .unwrap();
+    w.write(Bytes::copy_from_slice(&small[60_000..]))
+        .await
+        .unwrap();
+    let second = w.finish().await.unwrap();
+    store
+        .upload_superseded(&first.state, &second.state)
+        .await
+        .unwrap();
+    let loc = store
+        .upload_commit(
+            "r",
+            second.len,
+            &second.state,
+            &Algorithm::Sha256.digest(&small),
+        )
+        .await
+        .unwrap();
+    assert!(!cached(&cache, &loc).await, "cached without a full copy");
+    assert_eq!(stage_files(&dir), 0, "the partial copy is left behind");
+    // The first full read fills the cache.
     let first = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
     assert!(first == small);
     assert!(cached(&cache, &loc).await, "not cached after a full read");
@@ -170,8 +214,11 @@ async fn only_the_recorded_request_s_copy_is_cached() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(other_cache.lookup(&loc).is_none() && cache.lookup(&loc).is_none());
+    assert!(
+        !cached(&other_cache, &loc).await,
+        "cached by the committing replica"
+    );
+    assert!(!cached(&cache, &loc).await, "cached by the staging replica");
     let got = berth::storage::suite::read_all(other.get(&loc, None).await.unwrap()).await;
     assert_eq!(got, b"staged on the first replica");
     store.delete(&loc).await.unwrap();
@@ -210,6 +257,75 @@ async fn a_blob_committed_from_parts_has_no_leftover_objects() {
         keys,
         vec![format!("{prefix}{loc}")],
         "only the blob remains"
+    );
+    store.delete(&loc).await.unwrap();
+}
+
+/// Parts grow after the 1000th (`s3::part_len`, unit-tested there, is what lets a 400 GB layer
+/// fit in 10,000 parts): an upload of 1,005 parts plus its tail, in two requests so that the
+/// second continues the part numbers from the recorded state past 1000. Parts of 1 KiB keep it
+/// small: Garage, unlike AWS, accepts parts under S3's 5 MiB minimum.
+#[tokio::test]
+async fn parts_grow_after_the_thousandth() {
+    const P: usize = 1024;
+    let prefix = unique();
+    let mut s = settings(&prefix);
+    s.part_size = P;
+    let store = S3BlobStore::new(s);
+    let len = 1000 * P + 5 * 2 * P + 100;
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let mut state = store.upload_start("many").await.unwrap();
+    let mut at = 0;
+    for end in [600 * P + 10, len] {
+        let mut w = store
+            .upload_writer("many", at as u64, &state)
+            .await
+            .unwrap();
+        for chunk in data[at..end].chunks(64 * 1024) {
+            w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        let a = w.finish().await.unwrap();
+        store.upload_superseded(&state, &a.state).await.unwrap();
+        (state, at) = (a.state, end);
+    }
+    let loc = store
+        .upload_commit("many", len as u64, &state, &Algorithm::Sha256.digest(&data))
+        .await
+        .unwrap();
+    let got = berth::storage::suite::read_all(store.get(&loc, None).await.unwrap()).await;
+    assert!(got == data, "the blob reads back as written");
+
+    // The object's parts as the store keeps them: 1000 of P, then 2P, then the 100-byte tail
+    // as the last part.
+    let c = client();
+    let bucket = require_env("BERTH_STORAGE__BUCKET");
+    let key = format!("{prefix}{loc}");
+    let part = |n: i32| {
+        c.head_object()
+            .bucket(&bucket)
+            .key(&key)
+            .part_number(n)
+            .send()
+    };
+    let first = part(1).await.unwrap();
+    assert_eq!(first.parts_count(), Some(1006));
+    let mut sizes = vec![(1, first.content_length())];
+    for n in [2, 999, 1000, 1001, 1002, 1005, 1006] {
+        sizes.push((n, part(n).await.unwrap().content_length()));
+    }
+    let (p, pp) = (Some(P as i64), Some(2 * P as i64));
+    assert_eq!(
+        sizes,
+        vec![
+            (1, p),
+            (2, p),
+            (999, p),
+            (1000, p),
+            (1001, pp),
+            (1002, pp),
+            (1005, pp),
+            (1006, Some(100)),
+        ]
     );
     store.delete(&loc).await.unwrap();
 }
@@ -279,8 +395,8 @@ async fn an_unreachable_store_is_unavailable_not_an_internal_error() {
     ));
 }
 
-/// Keys under `prefix` (through a second, prefix-less client).
-async fn list(prefix: &str) -> Vec<String> {
+/// A second, prefix-less client of the bucket, to look behind the store's back.
+fn client() -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(require_env(
@@ -303,8 +419,12 @@ async fn list(prefix: &str) -> Vec<String> {
                 .build_https(),
         )
         .build();
-    let c = aws_sdk_s3::Client::from_conf(conf);
-    let out = c
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Keys under `prefix`.
+async fn list(prefix: &str) -> Vec<String> {
+    let out = client()
         .list_objects_v2()
         .bucket(require_env("BERTH_STORAGE__BUCKET"))
         .prefix(prefix)

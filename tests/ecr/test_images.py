@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ecrhelp as eh
+from berth_server import BerthServer
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -381,6 +382,72 @@ def test_put_image_index_after_its_children(own_server, own_ecr):
     r = own_ecr.batch_delete_image(repositoryName=repo, imageIds=[{"imageDigest": child.digest}])
     assert r["imageIds"] == []
     assert r["failures"][0]["failureCode"] == "ImageReferencedByManifestList"
+
+
+# ---- PutImage's manifest size limit -----------------------------------------------------------
+
+DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024
+
+
+def padded_manifest(img, size, fill="a"):
+    """`img`'s manifest grown by an annotation to exactly `size` bytes of UTF-8: as many `fill`
+    characters (one character of one or more bytes) as fit, then ASCII up to the byte."""
+    doc = json.loads(img.manifest)
+    doc["annotations"] = {"pad": ""}
+    room = size - len(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode())
+    width = len(fill.encode())
+    doc["annotations"]["pad"] = fill * (room // width) + "a" * (room % width)
+    text = json.dumps(doc, sort_keys=True, ensure_ascii=False)
+    assert len(text.encode()) == size
+    return text
+
+
+def assert_manifest_limit(server, ecr, limit):
+    """PutImage takes a manifest of exactly `limit` bytes (the server's
+    `registry.max_manifest_bytes`) and refuses one byte more, counting UTF-8 bytes, not
+    characters; /v2 agrees."""
+    repo = eh.unique("limit")
+    ecr.create_repository(repositoryName=repo)
+    img = eh.Image()
+    push_blobs(server, repo, img)
+    reason = (f"Invalid parameter at 'imageManifest' failed to satisfy constraint: "
+              f"'must have length between 1 and {limit} bytes'")
+
+    at_limit = padded_manifest(img, limit)
+    r = ecr.put_image(repositoryName=repo, imageManifest=at_limit, imageTag="fits")
+    digest = eh.sha256(at_limit.encode())
+    assert r["image"]["imageId"] == {"imageDigest": digest, "imageTag": "fits"}
+    pulled = eh.get_manifest(server, server.admin, repo, "fits")
+    assert pulled.status_code == 200
+    assert pulled.content == at_limit.encode()
+
+    over = padded_manifest(img, limit + 1)
+    # Two-byte characters: fewer characters than the limit, more bytes.
+    wide = padded_manifest(img, limit + 1, fill="\u00e9")
+    assert len(wide) < limit < len(wide.encode())
+    for tag, text in (("over", over), ("wide", wide)):
+        with pytest.raises(ClientError) as e:
+            ecr.put_image(repositoryName=repo, imageManifest=text, imageTag=tag)
+        assert eh.client_error(e.value, "InvalidParameterException") == reason, tag
+        r = eh.v2(server, "PUT", f"/v2/{repo}/manifests/{tag}", server.admin,
+                  data=text.encode(), headers={"Content-Type": eh.OCI_MANIFEST})
+        assert r.status_code == 413, r.text
+        assert r.json()["errors"][0]["code"] == "SIZE_INVALID"
+    # Nothing but the manifest that fits was stored.
+    listed = ecr.list_images(repositoryName=repo)["imageIds"]
+    assert listed == [{"imageDigest": digest, "imageTag": "fits"}]
+
+
+def test_put_image_manifest_limit_is_in_bytes(own_server, own_ecr):
+    assert_manifest_limit(own_server, own_ecr, DEFAULT_MAX_MANIFEST)
+
+
+def test_put_image_follows_the_configured_manifest_limit():
+    # Above the default: PutImage must not keep a limit of its own.
+    limit = DEFAULT_MAX_MANIFEST + 1024 * 1024
+    env = dict(eh.SHARED_ENV, BERTH_REGISTRY__MAX_MANIFEST_BYTES=str(limit))
+    with BerthServer(env=env) as srv:
+        assert_manifest_limit(srv, eh.boto_client(srv, srv.admin), limit)
 
 
 # ---- BatchDeleteImage -----------------------------------------------------------------------
