@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ecrhelp as eh
+from v2client import client
 from berth_server import BerthServer
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -28,22 +29,11 @@ def push(server, repo, tag="latest", img=None):
 
 def push_blobs(server, repo, img):
     """Only the blobs of `img`, through /v2 (no manifest)."""
-    for d, data in img.blobs():
-        r = eh.v2(server, "POST", f"/v2/{repo}/blobs/uploads/", server.admin)
-        assert r.status_code == 202, r.text
-        loc = r.headers["Location"]
-        loc = loc if loc.startswith("http") else server.url + loc
-        sep = "&" if "?" in loc else "?"
-        r = eh.v2(server, "PUT", f"{loc}{sep}digest={d}", server.admin, data=data,
-                  headers={"Content-Type": "application/octet-stream"})
-        assert r.status_code == 201, r.text
+    client(server).push_blobs(repo, img)
 
 
 def put_v2(server, repo, ref, body, media_type=eh.OCI_MANIFEST):
-    r = eh.v2(server, "PUT", f"/v2/{repo}/manifests/{ref}", server.admin, data=body,
-              headers={"Content-Type": media_type})
-    assert r.status_code == 201, r.text
-    return r.headers["Docker-Content-Digest"]
+    return client(server).push_manifest(repo, ref, body, media_type)
 
 
 def ids(resp):
