@@ -12,7 +12,8 @@
 #                                         waits up to 10 s for open S3 connections), SIGKILL after 20 s;
 #                                         --kill: SIGKILL at once (a crash)
 #   scripts/garage.sh start-node DIR N    start node N again and wait until it is back in the cluster
-#   scripts/garage.sh stop DIR            stop every Garage process started in DIR (data is kept)
+#   scripts/garage.sh stop DIR [--kill]   stop every Garage process started in DIR (data is kept);
+#                                         --kill: SIGKILL at once (a crash; no 10 s wait for clients)
 #   scripts/garage.sh env DIR             print DIR/env (fails if DIR was never set up)
 #   scripts/garage.sh bin                 make sure the pinned binary exists; print its path
 #
@@ -418,11 +419,16 @@ cmd_start_node() {
 }
 
 cmd_stop() {
-  local top=$1 d
+  local top=$1 d sig=TERM
+  case "${2:-}" in
+    "") ;;
+    --kill) sig=KILL ;;
+    *) usage ;;
+  esac
   [ -d "$top" ] || { log "no directory $top: nothing to stop"; return 0; }
   # signal every node first, then wait: the nodes shut down in parallel
   for d in "$top" "$top"/node*; do
-    if [ -f "$d/garage.toml" ]; then signal_node "$d" TERM; fi
+    if [ -f "$d/garage.toml" ]; then signal_node "$d" "$sig"; fi
   done
   for d in "$top" "$top"/node*; do
     if [ -f "$d/garage.toml" ]; then wait_stopped "$d"; fi
@@ -431,7 +437,7 @@ cmd_stop() {
 }
 
 usage() {
-  echo "usage: $0 single DIR | cluster DIR | stop DIR | stop-node DIR N [--kill] | start-node DIR N | env DIR | bin" >&2
+  echo "usage: $0 single DIR | cluster DIR | stop DIR [--kill] | stop-node DIR N [--kill] | start-node DIR N | env DIR | bin" >&2
   exit 2
 }
 
@@ -440,7 +446,7 @@ cmd=$1; shift
 case "$cmd" in
   single)     [ $# -eq 1 ] || usage; cmd_single "$1" ;;
   cluster)    [ $# -eq 1 ] || usage; cmd_cluster "$1" ;;
-  stop)       [ $# -eq 1 ] || usage; cmd_stop "$1" ;;
+  stop)       [ $# -ge 1 ] && [ $# -le 2 ] || usage; cmd_stop "$@" ;;
   stop-node)  [ $# -ge 2 ] && [ $# -le 3 ] || usage; cmd_stop_node "$@" ;;
   start-node) [ $# -eq 2 ] || usage; cmd_start_node "$1" "$2" ;;
   env)        [ $# -eq 1 ] || usage; [ -f "$1/env" ] || die "no $1/env"; echo "$(abs_dir "$1")/env" ;;

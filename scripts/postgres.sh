@@ -4,7 +4,7 @@
 #
 #   scripts/postgres.sh start     install PostgreSQL if missing, create/start the cluster, create a
 #                                 fresh database and print its URL (the only line on stdout):
-#                                   postgres://berth:<password>@127.0.0.1:54329/berth_<time>_<random>
+#                                   postgres://berth:<password>@127.0.0.1:<port>/berth_<time>_<random>
 #   scripts/postgres.sh newdb     same as start (start is a no-op when already running): another fresh
 #                                 database, its URL on stdout
 #   scripts/postgres.sh up        install/create/start the cluster only (no database, nothing on stdout)
@@ -14,25 +14,52 @@
 #   scripts/postgres.sh dropall   drop every berth_* test database
 #   scripts/postgres.sh url       print the URL of the maintenance database `postgres` (no new database)
 #
-# The cluster: `<major>/berth` (pg_createcluster), listening only on 127.0.0.1:54329
-# (BERTH_PG_PORT overrides), max_connections 300, fsync on, ssl off, password (scram-sha-256)
-# authentication over TCP. The role `berth` is LOGIN SUPERUSER; its password is generated once and kept
-# in ~/.cache/berth/postgres-password (mode 600) and re-applied on every start, so deleting that file
-# simply rotates it. Logs: /var/log/postgresql/postgresql-<major>-berth.log.
+# The cluster: `<major>/$BERTH_PG_CLUSTER` (pg_createcluster; default `berth`), listening only on
+# 127.0.0.1. Its port: BERTH_PG_PORT when set; else the port an existing cluster was created with;
+# else 54329 for `berth` and a port free at creation time for any other cluster (fault tests run
+# their own cluster, e.g. BERTH_PG_CLUSTER=berth-faults, so that stopping it hurts no other test).
+# Clients take the port from the printed URL. max_connections $BERTH_PG_MAX_CONNECTIONS (default
+# 300; checked after every start: a cluster that does not run with it is restarted, or the script
+# fails), fsync on, ssl off, password (scram-sha-256) authentication over TCP. The role `berth` is
+# LOGIN SUPERUSER; its password is generated once and kept in ~/.cache/berth/postgres-password
+# (mode 600, shared by all clusters) and re-applied on every start, so deleting that file simply
+# rotates it. Logs: /var/log/postgresql/postgresql-<major>-<cluster>.log.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-PORT=${BERTH_PG_PORT:-54329}
-CLUSTER=berth
+CLUSTER=${BERTH_PG_CLUSTER:-berth}
+MAX_CONNECTIONS=${BERTH_PG_MAX_CONNECTIONS:-300}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/berth
 PWFILE=$CACHE/postgres-password
-LOCK=$CACHE/postgres.lock
+if [ "$CLUSTER" = berth ]; then LOCK=$CACHE/postgres.lock; else LOCK=$CACHE/postgres-$CLUSTER.lock; fi
+[[ $CLUSTER =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { echo "postgres.sh: bad BERTH_PG_CLUSTER '$CLUSTER'" >&2; exit 2; }
+[[ $MAX_CONNECTIONS =~ ^[1-9][0-9]*$ ]] || { echo "postgres.sh: bad BERTH_PG_MAX_CONNECTIONS" >&2; exit 2; }
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
 
 log() { echo "postgres.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# The port of an existing cluster (any installed version), from its configuration; else empty.
+configured_port() {
+  { pg_lsclusters -h 2>/dev/null || true; } | awk -v c="$CLUSTER" '$2==c {print $3; exit}'
+}
+
+# A TCP port nothing on 127.0.0.1 listens on right now (for a new cluster other than `berth`).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+PORT=${BERTH_PG_PORT:-$(configured_port)}
+if [ -z "$PORT" ]; then
+  if [ "$CLUSTER" = berth ]; then PORT=54329; else PORT=$(free_port); fi
+fi
+[[ $PORT =~ ^[0-9]+$ ]] || die "bad port '$PORT'"
+
+# pg_ctlcluster, without the lock's descriptor: a server it starts would inherit it and hold the
+# lock for as long as it runs whenever this script exits without unlocking (an error).
+ctl() { $SUDO pg_ctlcluster "$@" >&2 9>&-; }
 
 # Run a command as the postgres OS user (peer authentication on the Unix socket).
 as_postgres() {
@@ -90,7 +117,7 @@ settings() {
 # Written by scripts/postgres.sh: Berth test cluster settings.
 listen_addresses = '127.0.0.1'
 port = $PORT
-max_connections = 300
+max_connections = $MAX_CONNECTIONS
 fsync = on
 ssl = off
 password_encryption = 'scram-sha-256'
@@ -114,7 +141,7 @@ ensure_cluster() {
     settings | $SUDO tee "$conf" >/dev/null
     if cluster_online "$ver"; then
       log "settings changed: pg_ctlcluster $ver $CLUSTER restart"
-      $SUDO pg_ctlcluster "$ver" "$CLUSTER" restart -m fast >&2
+      ctl "$ver" "$CLUSTER" restart -m fast
     fi
   fi
   echo "$ver"
@@ -137,6 +164,22 @@ wait_ready() {
   die "cluster $CLUSTER not ready on 127.0.0.1:$PORT after 60s (see /var/log/postgresql/)"
 }
 
+# The running cluster must use the settings written for it (a setting changed behind this
+# script's back, e.g. with ALTER SYSTEM, or one that needs a restart, would otherwise go unnoticed).
+check_settings() {
+  local ver=$1 got
+  got=$(as_postgres psql -X -At -p "$PORT" -d postgres -c \
+        "SELECT setting || '|' || pending_restart FROM pg_settings WHERE name = 'max_connections'")
+  if [ "$got" != "$MAX_CONNECTIONS|false" ]; then
+    log "max_connections is '$got', want $MAX_CONNECTIONS: pg_ctlcluster $ver $CLUSTER restart"
+    ctl "$ver" "$CLUSTER" restart -m fast
+    wait_ready
+    got=$(as_postgres psql -X -At -p "$PORT" -d postgres -c "SHOW max_connections")
+    [ "$got" = "$MAX_CONNECTIONS" ] ||
+      die "cluster $CLUSTER runs with max_connections $got, not $MAX_CONNECTIONS (ALTER SYSTEM? see postgresql.auto.conf)"
+  fi
+}
+
 # Install, create, start, make sure the role has the current password. Serialised with a lock so that
 # parallel test processes do not race pg_createcluster.
 ensure_running() {
@@ -148,9 +191,10 @@ ensure_running() {
   ver=$(ensure_cluster)
   if ! cluster_online "$ver"; then
     log "pg_ctlcluster $ver $CLUSTER start"
-    $SUDO pg_ctlcluster "$ver" "$CLUSTER" start >&2
+    ctl "$ver" "$CLUSTER" start
   fi
   wait_ready
+  check_settings "$ver"
   pw=$(password)
   # Peer auth on the cluster's Unix socket as the postgres superuser; idempotent.
   as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PORT" -d postgres >/dev/null <<SQL
@@ -186,7 +230,7 @@ stop_cluster() {
   [ -n "$ver" ] || { log "no cluster $CLUSTER: nothing to stop"; return 0; }
   if cluster_online "$ver"; then
     log "pg_ctlcluster $ver $CLUSTER stop"
-    $SUDO pg_ctlcluster "$ver" "$CLUSTER" stop -m fast >&2
+    ctl "$ver" "$CLUSTER" stop -m fast
   fi
 }
 
@@ -206,7 +250,7 @@ case "$cmd" in
     ver=$(existing_version)
     if [ -n "$ver" ] && cluster_online "$ver"; then
       log "pg_ctlcluster $ver $CLUSTER restart"
-      $SUDO pg_ctlcluster "$ver" "$CLUSTER" restart -m fast >&2
+      ctl "$ver" "$CLUSTER" restart -m fast
     fi
     ensure_running
     ;;

@@ -503,6 +503,10 @@ pub async fn follow_postgres_notifications(url: String, cache: Arc<ReadCache>) {
         cache.disable();
         match PgListener::connect(&url).await {
             Ok(mut listener) => {
+                // A lost connection must reach this loop at once, to turn the cache off: by
+                // default sqlx reconnects inside `try_recv` first, retrying for as long as its
+                // pool's acquire timeout (30 s) while the cache stays on and hears nothing.
+                listener.eager_reconnect(false);
                 match listener.listen("berth_cache").await {
                     Ok(()) => {
                         cache.enable();

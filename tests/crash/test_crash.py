@@ -10,7 +10,9 @@ restart it on the same data directory and check that
 
 Needs the berth binary (target/release/berth, target/debug/berth or BERTH_BIN); it does not
 use REGISTRY_URL. CRASH_SERVER=distribution runs it against Debian's docker-registry instead,
-only to check the test itself. Sizes: CRASH_BLOB_MIB="50,200" (min,max per streamed blob),
+only to check the test itself. In the production deployment (BERTH_TEST_DEPLOYMENT=production)
+the server keeps a blob cache in its data directory (`storage.cache_dir`, write-through), and
+every copy in it after the crash must be a whole committed blob. Sizes: CRASH_BLOB_MIB="50,200" (min,max per streamed blob),
 CRASH_STREAMS=8. CRASH_SEED fixes the random choices (printed on failure).
 """
 import hashlib
@@ -28,7 +30,7 @@ import uuid
 import pytest
 import requests
 
-from berth_server import BerthServer
+from berth_server import BerthServer, deployment
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -52,20 +54,37 @@ def new_server(data_dir=None, port=None, env=None):
     if os.environ.get("CRASH_SERVER") == "distribution":
         from refserver import DistributionServer
         return DistributionServer(data_dir=data_dir or tempfile.mkdtemp(prefix="crash-ref-"), port=port)
+    if env is None and deployment() == "production":
+        data_dir = data_dir or tempfile.mkdtemp(prefix="berth-test-")
+        env = {"BERTH_STORAGE__CACHE_DIR": os.path.join(data_dir, "blob-cache")}
     return BerthServer(data_dir=data_dir, port=port, env=env)
 
 
 def restart(old):
-    """kill -9 is done; start a new server on the same data dir and port."""
-    last = None
-    for _ in range(50):  # the port may linger for a moment
-        try:
-            return new_server(data_dir=old.data_dir, port=old.port,
-                              env=getattr(old, "config_env", None)).start()
-        except RuntimeError as e:
-            last = e
-            time.sleep(0.2)
-    raise AssertionError(f"server did not restart on {old.data_dir}: {last}")
+    """kill -9 is done; start a new server on the same data dir, port and settings (the
+    harness waits while the port is still busy)."""
+    return new_server(data_dir=old.data_dir, port=old.port,
+                      env=getattr(old, "config_env", None)).start(timeout=60)
+
+
+def cache_dir(srv):
+    """The server's blob cache directory, if it has one."""
+    return (getattr(srv, "config_env", None) or {}).get("BERTH_STORAGE__CACHE_DIR")
+
+
+def cached_digests(srv):
+    """The digests of the whole copies in the server's blob cache (unfinished ones end in .tmp)."""
+    d, out = cache_dir(srv), set()
+    for name in os.listdir(d) if d and os.path.isdir(d) else []:
+        path = os.path.join(d, name)
+        if name.endswith(".tmp") or not os.path.isfile(path):
+            continue
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(MIB), b""):
+                h.update(chunk)
+        out.add("sha256:" + h.hexdigest())
+    return out
 
 
 @pytest.fixture
@@ -316,13 +335,11 @@ def resume_old_session(s, url, st):
     Returns "forgotten" or "resumed"."""
     r = s.get(st.location, timeout=TIMEOUT)
     if r.status_code == 404:
-        body = r.text
-        if body.strip():
-            codes = [e.get("code") for e in r.json().get("errors", [])]
-            ok = {"BLOB_UPLOAD_UNKNOWN"}
-            if os.environ.get("CRASH_SERVER") == "distribution":
-                ok.add("BLOB_UPLOAD_INVALID")  # distribution's _state HMAC no longer matches
-            assert ok & set(codes), f"404 for old upload with body {body[:300]}"
+        codes = [e.get("code") for e in r.json().get("errors", [])]
+        ok = {"BLOB_UPLOAD_UNKNOWN"}
+        if os.environ.get("CRASH_SERVER") == "distribution":
+            ok.add("BLOB_UPLOAD_INVALID")  # distribution's _state HMAC no longer matches
+        assert ok & set(codes), f"404 for old upload with body {r.text[:300]}"
         return "forgotten"
     assert r.status_code == 204, f"GET old upload session: {r.status_code} {r.text[:300]}"
     rng = r.headers.get("Range")
@@ -343,7 +360,7 @@ def resume_old_session(s, url, st):
         loc = absolute(url, r.headers["Location"])
     r = s.put(loc, params={"digest": st.blob.digest}, timeout=TIMEOUT)
     assert r.status_code == 201, f"closing resumed upload (offset {offset}): {r.status_code} {r.text[:300]}"
-    assert r.headers.get("Docker-Content-Digest", st.blob.digest) == st.blob.digest
+    assert r.headers.get("Docker-Content-Digest") == st.blob.digest
     return "resumed"
 
 
@@ -383,6 +400,12 @@ def test_kill9_during_blob_uploads(server, moment):
                  for i in range(4)]
     for img in committed:
         verify_image(s, url, img)
+    committed_blobs = {d for img in committed for d in img["blobs"]}
+    if cache_dir(srv):  # the pushes were kept on disk (write-through) before the crash
+        deadline = time.monotonic() + 30
+        while not committed_blobs <= cached_digests(srv):
+            assert time.monotonic() < deadline, "the committed blobs were not cached"
+            time.sleep(0.05)
 
     counter = Counter()
     streams = []
@@ -410,6 +433,17 @@ def test_kill9_during_blob_uploads(server, moment):
     srv = server["srv"] = restart(srv)
     url = srv.url
     s = requests.Session()
+
+    # 0. the blob cache survives the crash: the copies made before it are intact, it holds
+    #    only whole committed blobs (nothing the kill cut off, no upload's partial copy), and
+    #    no unfinished copy survives the restart
+    if cache_dir(srv):
+        names = os.listdir(cache_dir(srv))
+        assert not [n for n in names if n.endswith(".tmp")], names
+        whole = committed_blobs | {st.blob.digest for st in streams if st.phase in ("done", "put")}
+        cached = cached_digests(srv)
+        assert cached <= whole, f"cached copies of no committed blob: {sorted(cached - whole)}"
+        assert committed_blobs <= cached, sorted(committed_blobs - cached)
 
     # 1. committed images survive byte for byte
     for img in committed:
@@ -533,8 +567,11 @@ def test_kill9_during_manifest_and_tag_writes(server):
     for w in writers:
         w.start()
     big.start()
-    time.sleep(rng.uniform(0.8, 2.5))
-    assert sum(w.count for w in writers) > 0, "no manifest was written before the kill"
+    deadline = time.monotonic() + 60
+    while sum(w.count for w in writers) == 0:
+        assert time.monotonic() < deadline, f"no manifest written: {[w.error for w in writers]}"
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.2, 1.5))  # a random kill moment (not synchronisation)
     srv.kill9()
     stop.set()
     for w in writers + [big]:

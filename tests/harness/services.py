@@ -5,21 +5,26 @@ configuring and process management); no pytest dependency at import.
 
     from services import Postgres, Garage
 
-    url = Postgres.fresh_database_url()      # postgres://berth:<pw>@127.0.0.1:54329/berth_<time>_<rand>
-    Postgres.restart()                       # fault tests: restart PostgreSQL under traffic
+    url = Postgres.fresh_database_url()      # postgres://berth:<pw>@127.0.0.1:<port>/berth_<time>_<rand>
+    Postgres.restart()                       # restart the shared cluster
     Postgres.stop(); Postgres.start()
+
+    pg = Postgres.cluster("berth-faults")    # a cluster of its own: fault tests stop and restart it
+    url = pg.fresh_database_url(); pg.stop(); pg.start(); pg.restart()
 
     g = Garage.single(tmpdir)                # or Garage.cluster(tmpdir): three nodes, RF 3
     env = dict(os.environ, **g.env)          # BERTH_STORAGE__* for a berth process
     g.endpoints                              # ["http://127.0.0.1:<port>", ...] (one per node)
     g.stop_node(2); g.start_node(2)          # cluster only (nodes are numbered 1..3)
     g.stop_node(3, kill=True)                # SIGKILL: a crash
-    g.stop()
+    g.stop()                                 # g.stop(kill=True): every node, SIGKILL
 
 Environment:
   GARAGE_BIN             Garage binary to use (default ~/.cache/berth/garage/bin/garage, built on demand)
   GARAGE_BUILD_TIMEOUT   seconds to wait for an already-running Garage build (default 3600)
-  BERTH_PG_PORT          port of the test PostgreSQL cluster (default 54329)
+  BERTH_PG_CLUSTER       name of the shared test PostgreSQL cluster (default berth)
+  BERTH_PG_PORT          its port (default: the cluster's own, 54329 for a new `berth`); clients
+                         take the port from the URLs scripts/postgres.sh prints
 """
 import os
 import shlex
@@ -38,11 +43,12 @@ class ServiceError(RuntimeError):
     """A service script failed; the message carries its stderr."""
 
 
-def _run(args, timeout=_TIMEOUT):
+def _run(args, timeout=_TIMEOUT, env=None):
     """Run a service script; return its stdout (stripped). stdin is /dev/null (CI has none)."""
     try:
         p = subprocess.run(
             args,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -61,49 +67,72 @@ def _run(args, timeout=_TIMEOUT):
 # --------------------------------------------------------------------------------------------
 
 
-class Postgres:
-    """The shared test cluster `berth` on 127.0.0.1:54329 (one per machine, many databases).
+class PostgresCluster:
+    """A PostgreSQL cluster of scripts/postgres.sh (many databases, one server), by name.
 
-    All methods are class methods: `Postgres.fresh_database_url()` and `Postgres().restart()` both work.
-    """
+    The shared cluster (`Postgres`) serves every suite; tests that stop or restart PostgreSQL use
+    a cluster of their own (`Postgres.cluster("berth-faults")`, on a port of its own), so that
+    the fault hurts no other test."""
 
-    @classmethod
-    def fresh_database_url(cls):
+    def __init__(self, name=None):
+        self.name = name or os.environ.get("BERTH_PG_CLUSTER") or "berth"
+
+    def _env(self):
+        env = dict(os.environ, BERTH_PG_CLUSTER=self.name)
+        if self.name != (os.environ.get("BERTH_PG_CLUSTER") or "berth"):
+            env.pop("BERTH_PG_PORT", None)  # that port is the shared cluster's
+        return env
+
+    def _run(self, *args):
+        return _run([POSTGRES_SH, *args], env=self._env())
+
+    def fresh_database_url(self):
         """Start the cluster if needed and create an empty database; returns its URL."""
-        url = _run([POSTGRES_SH, "newdb"]).splitlines()[-1]
+        url = self._run("newdb").splitlines()[-1]
         if not url.startswith("postgres://"):
             raise ServiceError(f"postgres.sh newdb printed {url!r}")
         return url
 
-    @classmethod
-    def start(cls):
+    def start(self):
         """Install/create/start the cluster (no new database)."""
-        _run([POSTGRES_SH, "up"])
+        self._run("up")
 
-    @classmethod
-    def stop(cls):
+    def stop(self):
         """Fast shutdown: open connections are cut."""
-        _run([POSTGRES_SH, "stop"])
+        self._run("stop")
 
-    @classmethod
-    def restart(cls):
+    def restart(self):
         """Restart the cluster (fast mode) and wait until it accepts connections again."""
-        _run([POSTGRES_SH, "restart"])
+        self._run("restart")
 
-    @classmethod
-    def is_running(cls):
-        return subprocess.run([POSTGRES_SH, "status"], stdin=subprocess.DEVNULL,
+    def is_running(self):
+        return subprocess.run([POSTGRES_SH, "status"], env=self._env(), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
-    @classmethod
-    def drop_test_databases(cls):
+    def drop_test_databases(self):
         """Drop every berth_* database (housekeeping; the cluster keeps running)."""
-        _run([POSTGRES_SH, "dropall"])
+        self._run("dropall")
+
+    def url(self):
+        """The URL of the maintenance database `postgres` (starts the cluster if needed)."""
+        return self._run("url").splitlines()[-1]
 
     @staticmethod
     def psql(url, sql):
         """Run SQL through psql against `url`; returns the unaligned, tuples-only output."""
         return _run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+
+    @staticmethod
+    def cluster(name):
+        """Another cluster, by name (created on first use, on a port free then)."""
+        return PostgresCluster(name)
+
+    def __repr__(self):
+        return f"<PostgresCluster {self.name}>"
+
+
+# The shared test cluster (`berth`, or BERTH_PG_CLUSTER), one per machine, many databases.
+Postgres = PostgresCluster()
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,9 +209,10 @@ class GarageDeployment:
         self._need_cluster(i)
         _run([GARAGE_SH, "start-node", self.dir, str(i)])
 
-    def stop(self):
-        """Stop every node (data stays in `dir`; Garage.single/cluster(dir) restarts it)."""
-        _run([GARAGE_SH, "stop", self.dir])
+    def stop(self, kill=False):
+        """Stop every node (data stays in `dir`; Garage.single/cluster(dir) restarts it): SIGTERM
+        (Garage lets open S3 connections finish for up to 10 s); kill=True: SIGKILL (a crash)."""
+        _run([GARAGE_SH, "stop", self.dir] + (["--kill"] if kill else []))
 
     def log(self, i=1):
         """The log of node i (the single node's log for a single deployment)."""

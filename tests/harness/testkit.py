@@ -37,6 +37,21 @@ def eventually(fn, timeout=6.0, interval=0.1):
         time.sleep(interval)
 
 
+def within(seconds, fn, since=None, interval=0.02):
+    """Call `fn` until it returns without raising AssertionError (returning its value); re-raise
+    its last failure once `seconds` have passed since `since` (a `time.monotonic()` reading taken
+    when the change was made; default: now). For promises with a bound, such as "a disabled key
+    applies on every replica within a second": unlike `eventually`, the bound is the assertion."""
+    start = time.monotonic() if since is None else since
+    while True:
+        try:
+            return fn()
+        except AssertionError:
+            if time.monotonic() - start >= seconds:
+                raise
+        time.sleep(interval)
+
+
 class HeaderAuth(requests.auth.AuthBase):
     """Sets (or, with None, leaves out) the Authorization header, verbatim."""
 
