@@ -724,15 +724,20 @@ impl Auth {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut n: u64 = 0;
+        // A short `key_rotation_secs` is honoured while the server runs: the signing key is
+        // checked at least that often (a check of a fresh key touches no database).
+        let rotate_every = u64::try_from(self.settings.rotation).unwrap_or(60).clamp(1, 60);
         loop {
             tick.tick().await;
             if let Err(e) = self.refresh().await {
                 tracing::warn!(error = %e, "cannot reload identities; serving the last ones loaded");
             }
-            if n.is_multiple_of(60) {
+            if n.is_multiple_of(rotate_every) {
                 if let Err(e) = self.rotate_keys().await {
                     tracing::warn!(error = %e, "token key rotation failed");
                 }
+            }
+            if n.is_multiple_of(60) {
                 if let Err(e) = self.store.delete_expired_refresh_tokens(now_secs()).await {
                     tracing::warn!(error = %e, "cannot delete expired refresh tokens");
                 }

@@ -49,13 +49,10 @@ pub fn router(state: AppState) -> Router {
 
 async fn ready(State(reg): State<Arc<Registry>>) -> impl IntoResponse {
     match reg.ready().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "metadata store unavailable",
-            )
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err((store, e)) => {
+            tracing::warn!(store, error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{store} unavailable"))
         }
     }
 }

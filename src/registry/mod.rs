@@ -128,9 +128,16 @@ impl Registry {
     }
 
     /// Whether both stores answer.
-    pub async fn ready(&self) -> Result<()> {
-        self.meta.ping().await?;
-        self.blobs.ping().await?;
+    /// Whether both stores answer; the error names the one that does not.
+    pub async fn ready(&self) -> std::result::Result<(), (&'static str, RegistryError)> {
+        self.meta
+            .ping()
+            .await
+            .map_err(|e| ("metadata store", e.into()))?;
+        self.blobs
+            .ping()
+            .await
+            .map_err(|e| ("blob store", e.into()))?;
         Ok(())
     }
 

@@ -10,6 +10,9 @@ import pytest
 
 from services import Garage, Postgres
 
+# Stopping and restarting PostgreSQL happens on a cluster of its own, never the shared one.
+FAULTS = Postgres.cluster("berth-faults")
+
 import boto3  # noqa: E402  (installed by scripts/install-deps.sh)
 from botocore.config import Config  # noqa: E402
 
@@ -59,29 +62,29 @@ def test_postgres_fresh_database_connects():
     assert Postgres.psql(url, "SELECT current_database(), current_user") == f"{db}|berth"
     # a fresh database is empty
     assert Postgres.psql(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "0"
-    assert Postgres.psql(url, "SHOW max_connections") == "300"
+    assert Postgres.psql(url, "SHOW max_connections") == os.environ.get("BERTH_PG_MAX_CONNECTIONS", "300")
     # each call gives another database
     assert Postgres.fresh_database_url() != url
 
 
 def test_postgres_restart_keeps_data():
-    url = Postgres.fresh_database_url()
-    Postgres.psql(url, "CREATE TABLE t (x int); INSERT INTO t VALUES (42)")
-    Postgres.restart()
-    assert Postgres.psql(url, "SELECT x FROM t") == "42"
+    url = FAULTS.fresh_database_url()
+    FAULTS.psql(url, "CREATE TABLE t (x int); INSERT INTO t VALUES (42)")
+    FAULTS.restart()
+    assert FAULTS.psql(url, "SELECT x FROM t") == "42"
 
 
 def test_postgres_stop_start():
-    url = Postgres.fresh_database_url()
-    Postgres.stop()
+    url = FAULTS.fresh_database_url()
+    FAULTS.stop()
     try:
-        assert not Postgres.is_running()
+        assert not FAULTS.is_running()
         with pytest.raises(Exception):
-            Postgres.psql(url, "SELECT 1")
+            FAULTS.psql(url, "SELECT 1")
     finally:
-        Postgres.start()
-    assert Postgres.is_running()
-    assert Postgres.psql(url, "SELECT 1") == "1"
+        FAULTS.start()
+    assert FAULTS.is_running()
+    assert FAULTS.psql(url, "SELECT 1") == "1"
 
 
 # ---------------------------------------------------------------------------------------------
