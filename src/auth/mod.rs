@@ -726,7 +726,9 @@ impl Auth {
         let mut n: u64 = 0;
         // A short `key_rotation_secs` is honoured while the server runs: the signing key is
         // checked at least that often (a check of a fresh key touches no database).
-        let rotate_every = u64::try_from(self.settings.rotation).unwrap_or(60).clamp(1, 60);
+        let rotate_every = u64::try_from(self.settings.rotation)
+            .unwrap_or(60)
+            .clamp(1, 60);
         loop {
             tick.tick().await;
             if let Err(e) = self.refresh().await {

@@ -52,7 +52,10 @@ async fn ready(State(reg): State<Arc<Registry>>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ready".to_owned()),
         Err((store, e)) => {
             tracing::warn!(store, error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("{store} unavailable"))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{store} unavailable"),
+            )
         }
     }
 }
