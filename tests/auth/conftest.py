@@ -19,13 +19,12 @@ sys.path.insert(0, HERE)
 from berth_server import BerthServer  # noqa: E402
 import authhelp as ah  # noqa: E402
 import principals  # noqa: E402
+import testkit  # noqa: E402
 from principals import attach, parse_key, wait_key_works  # noqa: E402,F401  (used by the tests)
 
-# The shared server must not lock the test machine out: many tests here present bad
-# credentials on purpose, and every one counts against 127.0.0.1. Rate limiting itself is
-# tested on dedicated servers (test_ratelimit.py).
-# The shared server stands behind a (pretend) TLS proxy: it believes X-Forwarded-Proto.
-SHARED_ENV = {"BERTH_AUTH__MAX_FAILURES": "1000000", "BERTH_AUTH__TRUST_FORWARDED_PROTO": "true"}
+# The harness's shared-server settings (no lockout of the test machine); besides, the shared
+# server stands behind a (pretend) TLS proxy: it believes X-Forwarded-Proto.
+SHARED_ENV = dict(testkit.SHARED_ENV, BERTH_AUTH__TRUST_FORWARDED_PROTO="true")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ import json
 
 import authhelp as ah
 from conftest import attach, create_principal, identity_policy
+from testkit import SHARED_ENV
 
 PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                 "ecr:BatchCheckLayerAvailability", "ecr:ListImages"]
@@ -373,7 +374,7 @@ def test_secure_transport_condition(server, admin_client, make_principal):
 
 def test_forwarded_proto_is_not_believed_by_default(new_server):
     """Without auth.trust_forwarded_proto a client cannot claim TLS with a header."""
-    srv = new_server({"BERTH_AUTH__MAX_FAILURES": "1000000"})
+    srv = new_server(SHARED_ENV)
     admin = ah.Client(srv.url, ah.basic(*srv.admin))
     repo = ah.unique("tlsdefault") + "/app"
     ah.push_image(admin, repo)

@@ -6,7 +6,6 @@ its own Garage deployment (scripts/garage.sh) in a temporary directory, so that 
 hurts no other test.
 """
 import hashlib
-import json
 import os
 import shutil
 import socket
@@ -18,7 +17,6 @@ import urllib.parse
 import uuid
 
 import pytest
-import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
@@ -26,12 +24,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 import base64  # noqa: E402
 
 from berth_server import BerthServer, auto_auth  # noqa: E402
+from testkit import SHARED_ENV  # noqa: E402
 from services import Garage, Postgres  # noqa: E402
+from ociimage import OCI_MANIFEST, Image, sha256  # noqa: E402
+from v2client import admin_client  # noqa: E402
 
 auto_auth()
 
 MIB = 1024 * 1024
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 # The PostgreSQL cluster of the tests that stop or restart PostgreSQL (not the shared one).
 FAULT_PG = Postgres.cluster("berth-faults")
@@ -39,10 +39,6 @@ FAULT_PG = Postgres.cluster("berth-faults")
 # What the README promises within "about a second" (a tag moved, an identity changed, on every
 # replica), asserted with margin for a loaded CI machine.
 REPLICA_BOUND = 2.0
-
-
-def sha256(b):
-    return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
 class Cluster:
@@ -77,8 +73,7 @@ class Cluster:
                     BERTH_AUTH__SERVER_KEY=self.server_key,
                     # Tests poll for a change to reach every replica; each poll before it has
                     # arrived is a failed authentication, which must not lock the test out.
-                    BERTH_AUTH__MAX_FAILURES="1000000",
-                    BERTH_LOG__FILTER="info") | self.extra_env
+                    BERTH_LOG__FILTER="info") | SHARED_ENV | self.extra_env
 
     def new_replica(self, **env):
         """Start one more replica (not added to `replicas`); `env` overrides settings."""
@@ -296,38 +291,23 @@ def absolute(url, location):
 
 
 def push_blob(url, repo, data):
-    d = sha256(data)
-    r = requests.post(f"{url}/v2/{repo}/blobs/uploads/", params={"digest": d}, data=data)
-    assert r.status_code == 201, (r.status_code, r.text)
-    return d
+    return admin_client(url).push_blob(repo, data)
 
 
 def push_image(url, repo, tag, layers):
     """Push config + layers + manifest; returns (manifest digest, manifest bytes)."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag,
-                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-    descs = []
-    for layer in layers:
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                      "digest": push_blob(url, repo, layer), "size": len(layer)})
-    cd = push_blob(url, repo, config)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": cd, "size": len(config)},
-                           "layers": descs}).encode()
-    r = requests.put(f"{url}/v2/{repo}/manifests/{tag}", data=manifest,
-                     headers={"Content-Type": OCI_MANIFEST})
-    assert r.status_code == 201, (r.status_code, r.text)
-    return r.headers["Docker-Content-Digest"], manifest
+    img = admin_client(url).push_image(repo, tag, Image(seed=tag, layers=layers))
+    return img.digest, img.manifest
 
 
 def pull_image(url, repo, ref):
     """Fetch a manifest and every blob it names, checking each digest; returns the manifest."""
-    r = requests.get(f"{url}/v2/{repo}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
+    c = admin_client(url)
+    r = c.get(f"/v2/{repo}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
     assert r.status_code == 200, (r.status_code, r.text)
     m = r.json()
     for desc in [m["config"]] + m["layers"]:
-        b = requests.get(f"{url}/v2/{repo}/blobs/{desc['digest']}")
+        b = c.get(f"/v2/{repo}/blobs/{desc['digest']}")
         assert b.status_code == 200, (b.status_code, b.text)
         assert sha256(b.content) == desc["digest"]
         assert len(b.content) == desc["size"]

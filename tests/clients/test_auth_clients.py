@@ -29,7 +29,7 @@ from berth_server import BerthServer
 from conftest import OCI_MANIFEST, Api, podman_cmd, run, sha256, short_tempdir
 from ocigen import Layout, make_layout
 from principals import create_principal
-from testkit import ANON, eventually, repo_arn
+from testkit import ANON, SHARED_ENV, eventually, repo_arn
 
 READ_ONLY = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability",
              "ecr:ListImages"]
@@ -40,7 +40,7 @@ REFUSED = re.compile(r"denied|unauthorized|insufficient[_ ]scope|not authorized"
 
 @pytest.fixture(scope="module")
 def berth():
-    with BerthServer(env={"BERTH_AUTH__MAX_FAILURES": "1000000"}) as srv:
+    with BerthServer(env=SHARED_ENV) as srv:
         yield srv
 
 

@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from berth_server import BerthServer, deployment
+from ociimage import sha256
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -44,10 +45,6 @@ TIMEOUT = (5, 120)
 BLOB_MIB = [int(x) for x in os.environ.get("CRASH_BLOB_MIB", "50,200").split(",")]
 STREAMS = int(os.environ.get("CRASH_STREAMS", "8"))
 SEED = int(os.environ.get("CRASH_SEED", str(random.randrange(1 << 30))))
-
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def new_server(data_dir=None, port=None, env=None):

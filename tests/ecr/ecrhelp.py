@@ -25,6 +25,7 @@ from testkit import ACCOUNT, ANON, REGION, HeaderAuth, basic, eventually, repo_a
 from ociimage import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, sha256  # noqa: F401  (re-exported)
 from v2client import Client
 import principals
+import testkit
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 JSON_11 = "application/x-amz-json-1.1"
@@ -38,9 +39,9 @@ INVALID_REGISTRY_POLICY = ("Invalid parameter at 'PolicyText' failed to satisfy 
 BAD_TOKEN = "The security token included in the request is invalid."
 
 
-# Many tests here present bad credentials and signatures on purpose, and each one counts
-# against 127.0.0.1: a server of this suite must not lock the test machine out.
-SHARED_ENV = {"BERTH_AUTH__MAX_FAILURES": "1000000"}
+# The harness's shared-server settings (bad credentials and signatures presented on purpose
+# must not lock the test machine out).
+SHARED_ENV = testkit.SHARED_ENV
 
 
 def unique(prefix="r"):

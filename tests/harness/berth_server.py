@@ -250,6 +250,14 @@ class BerthServer:
         self.cleanup()
 
 
+def server_for(url):
+    """The Berth server this process started most recently that serves `url`, or None."""
+    for srv in reversed(BerthServer.started):
+        if isinstance(url, str) and (url == srv.url or url.startswith(srv.url + "/")):
+            return srv
+    return None
+
+
 def auto_auth():
     """Make every `requests` call to a Berth server started by this process carry that
     server's administrator credentials (Basic), unless the call passes `auth=` itself. For
@@ -264,13 +272,12 @@ def auto_auth():
         headers = kwargs.get("headers") or {}
         explicit = any(k.lower() == "authorization" for k in headers)
         if kwargs.get("auth") is None and self.auth is None and not explicit:
-            for srv in reversed(BerthServer.started):
-                if isinstance(url, str) and (url == srv.url or url.startswith(srv.url + "/")):
-                    try:
-                        kwargs["auth"] = srv.admin
-                    except OSError:
-                        pass
-                    break
+            srv = server_for(url)
+            if srv is not None:
+                try:
+                    kwargs["auth"] = srv.admin
+                except OSError:
+                    pass
         return original(self, method, url, *args, **kwargs)
 
     request._berth_auto_auth = True

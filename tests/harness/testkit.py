@@ -10,6 +10,11 @@ import time
 
 import requests
 
+# The settings of a server that a suite's tests share. Many tests present bad credentials on
+# purpose, and every failure counts against 127.0.0.1: such a server must not lock the test
+# machine out (rate limiting itself is tested on servers of its own, tests/auth/test_ratelimit.py).
+SHARED_ENV = {"BERTH_AUTH__MAX_FAILURES": "1000000"}
+
 # registry.account_id and registry.region of a test server (the defaults).
 ACCOUNT = "000000000000"
 REGION = "us-east-1"

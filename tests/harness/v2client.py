@@ -8,6 +8,7 @@ adds administrator credentials to what is meant to be anonymous or signed by han
 helper asserts that every step succeeded with the status the specification names."""
 import requests
 
+from berth_server import server_for
 from ociimage import OCI_MANIFEST, Image, sha256
 from testkit import ANON
 
@@ -108,3 +109,10 @@ class Client:
 def client(server, auth=None):
     """A client for a started server, with its administrator's credentials by default."""
     return Client(server.url, auth if auth is not None else server.admin)
+
+
+def admin_client(url):
+    """A client for `url` (a server this process started), with its administrator's credentials."""
+    srv = server_for(url)
+    assert srv is not None, f"no server started by this process serves {url}"
+    return Client(url, srv.admin)
