@@ -12,7 +12,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 import uuid
 
@@ -24,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 import base64  # noqa: E402
 
 from berth_server import BerthServer, auto_auth  # noqa: E402
-from testkit import SHARED_ENV  # noqa: E402
+from testkit import SHARED_ENV, wait_until  # noqa: E402,F401  (wait_until: used by the tests)
 from services import Garage, Postgres  # noqa: E402
 from ociimage import OCI_MANIFEST, Image, sha256  # noqa: E402
 from v2client import admin_client  # noqa: E402
@@ -162,18 +161,6 @@ class own_garage:
             self.g.stop(kill=True)
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def wait_until(check, timeout, what, interval=0.05):
-    """Poll `check` until it returns a true value (which is returned); fail after `timeout`
-    seconds, naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = check()
-        if v:
-            return v
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(interval)
 
 
 def cached_digests(cache_dir):

@@ -31,15 +31,8 @@ def user_arn(name):
 def eventually(fn, timeout=6.0, interval=0.1):
     """Call `fn` until it returns without raising AssertionError (returning its value), or
     re-raise its last failure after `timeout` seconds. For changes made through the CLI,
-    which servers pick up within about a second."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return fn()
-        except AssertionError:
-            if time.time() >= deadline:
-                raise
-        time.sleep(interval)
+    which servers pick up within about a second (`within` asserts such a bound)."""
+    return within(timeout, fn, interval=interval)
 
 
 def within(seconds, fn, since=None, interval=0.02):
@@ -54,6 +47,19 @@ def within(seconds, fn, since=None, interval=0.02):
         except AssertionError:
             if time.monotonic() - start >= seconds:
                 raise
+        time.sleep(interval)
+
+
+def wait_until(check, timeout, what, interval=0.05):
+    """Poll the predicate `check` until it returns a true value (which is returned); fail after
+    `timeout` seconds, naming `what`. For conditions a test waits for (a service up, a row
+    written), where `eventually` retries an assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = check()
+        if v:
+            return v
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(interval)
 
 
