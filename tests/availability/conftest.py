@@ -287,6 +287,18 @@ def push_image(url, repo, tag, layers):
     return img.digest, img.manifest
 
 
+def served_digest(url, repo, ref, method="GET"):
+    """The digest `url` serves for repo:ref (asserting it serves one)."""
+    r = admin_client(url).req(method, f"/v2/{repo}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 200, (url, r.status_code, r.text)
+    return r.headers["Docker-Content-Digest"]
+
+
+def assert_served(url, repo, ref, digest):
+    got = served_digest(url, repo, ref)
+    assert got == digest, f"{url} serves {repo}:{ref} as {got}, not {digest}"
+
+
 def pull_image(url, repo, ref):
     """Fetch a manifest and every blob it names, checking each digest; returns the manifest."""
     c = admin_client(url)

@@ -12,8 +12,8 @@ import time
 import requests
 
 from conftest import (FAULT_PG, MIB, OCI_MANIFEST, REPLICA_BOUND, Cluster, PgProxy, absolute,
-                      cached_digests, own_garage, pull_image, push_blob, push_image, sha256,
-                      wait_until)
+                      assert_served, cached_digests, own_garage, pull_image, push_blob, push_image,
+                      served_digest, sha256, wait_until)
 from services import Garage
 from testkit import within
 
@@ -26,17 +26,6 @@ def assert_unavailable(r, what):
     assert r.status_code == 503, (what, r.status_code, r.text)
     assert r.headers.get("Retry-After") == "1", (what, dict(r.headers))
     assert r.json() == UNAVAILABLE, (what, r.text)
-
-
-def served_digest(url, repo, ref):
-    r = requests.get(f"{url}/v2/{repo}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
-    assert r.status_code == 200, (url, r.status_code, r.text)
-    return r.headers["Docker-Content-Digest"]
-
-
-def assert_served(url, repo, ref, digest):
-    got = served_digest(url, repo, ref)
-    assert got == digest, f"{url} serves {repo}:{ref} as {got}, not {digest}"
 
 
 def test_a_database_outage_answers_503_with_retry_after_and_service_resumes(garage):

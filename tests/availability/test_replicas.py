@@ -11,8 +11,8 @@ import time
 import pytest
 import requests
 
-from conftest import (MIB, REPLICA_BOUND, Cluster, absolute, cached_digests, pull_image, push_blob,
-                      push_image, sha256, wait_until)
+from conftest import (MIB, REPLICA_BOUND, Cluster, absolute, assert_served, cached_digests,
+                      pull_image, push_blob, push_image, sha256, wait_until)
 from testkit import within
 
 
@@ -21,18 +21,6 @@ def cluster(garage):
     c = Cluster(garage, 3, cache=True)
     yield c
     c.stop()
-
-
-def served_digest(url, repo, ref, method="GET"):
-    r = requests.request(method, f"{url}/v2/{repo}/manifests/{ref}",
-                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
-    assert r.status_code == 200, (url, r.status_code, r.text)
-    return r.headers["Docker-Content-Digest"]
-
-
-def assert_served(url, repo, ref, digest):
-    got = served_digest(url, repo, ref)
-    assert got == digest, f"{url} serves {repo}:{ref} as {got}, not {digest}"
 
 
 def test_a_chunked_upload_moves_between_replicas(cluster):
