@@ -147,29 +147,16 @@ def check_one_winner(own_server, own_ecr, admin, repo, tag, manifests, results):
     assert [(d["imageDigest"], d["imageTags"]) for d in details] == [(digests[w], [tag])]
 
 
-def test_racing_v2_pushes_of_an_immutable_tag(own_server, own_ecr, admin):
+@pytest.mark.parametrize("surfaces", ["v2", "api", "both"])
+def test_racing_pushes_of_an_immutable_tag(own_server, own_ecr, admin, surfaces):
+    """Racing pushes through /v2, through PutImage, or half through each: exactly one wins."""
+    def pusher(i, tag, m):
+        if surfaces == "v2" or (surfaces == "both" and i % 2):
+            return v2_pusher(own_server, admin, repo, tag, m)
+        return put_image_pusher(own_server, repo, tag, m)
     repo, img = immutable_repository(own_server, own_ecr, admin)
     for n in range(ROUNDS):
-        tag = f"v2-race-{n}"
+        tag = f"{surfaces}-race-{n}"
         manifests = variants(img, RACERS, tag)
-        calls = [v2_pusher(own_server, admin, repo, tag, m) for m in manifests]
-        check_one_winner(own_server, own_ecr, admin, repo, tag, manifests, race(calls))
-
-
-def test_racing_put_images_of_an_immutable_tag(own_server, own_ecr, admin):
-    repo, img = immutable_repository(own_server, own_ecr, admin)
-    for n in range(ROUNDS):
-        tag = f"api-race-{n}"
-        manifests = variants(img, RACERS, tag)
-        calls = [put_image_pusher(own_server, repo, tag, m) for m in manifests]
-        check_one_winner(own_server, own_ecr, admin, repo, tag, manifests, race(calls))
-
-
-def test_racing_pushes_through_both_surfaces(own_server, own_ecr, admin):
-    repo, img = immutable_repository(own_server, own_ecr, admin)
-    for n in range(ROUNDS):
-        tag = f"both-race-{n}"
-        manifests = variants(img, RACERS, tag)
-        calls = [v2_pusher(own_server, admin, repo, tag, m) if i % 2 else
-                 put_image_pusher(own_server, repo, tag, m) for i, m in enumerate(manifests)]
+        calls = [pusher(i, tag, m) for i, m in enumerate(manifests)]
         check_one_winner(own_server, own_ecr, admin, repo, tag, manifests, race(calls))
