@@ -353,9 +353,23 @@ def test_mount_from_unknown_repository_falls_back(client, repo, repo2):
 
 
 @pytest.mark.berth
-def test_mount_without_from_falls_back(client, repo, repo2):
-    d = push_blob(client, repo, random_bytes(50))
+def test_mount_without_from(client, repo, repo2):
+    """Without `from` the registry may mount from any repository the caller can read (Berth
+    does; tests/auth/test_create_on_push.py: not from repositories the caller cannot read)."""
+    data = random_bytes(50)
+    d = push_blob(client, repo, data)
     r = client.post(f"/v2/{repo2}/blobs/uploads/", params={"mount": d})
+    assert_status(r, 201)
+    assert client.location(r).endswith(f"/v2/{repo2}/blobs/{d}")
+    assert r.headers.get("Docker-Content-Digest") == d
+    g = client.get(f"/v2/{repo2}/blobs/{d}")
+    assert_status(g, 200)
+    assert g.content == data
+
+
+def test_mount_without_from_of_an_unknown_blob_falls_back(client, repo, repo2):
+    push_blob(client, repo, b"seed")
+    r = client.post(f"/v2/{repo2}/blobs/uploads/", params={"mount": sha256(random_bytes(50))})
     assert_status(r, 202)
     assert UPLOAD_PATH.match(_path(client, r))
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Print a .env for docker-compose.yml with fresh random secrets (nothing has a default password):
-#   deploy/gen-env.sh > .env && chmod 600 .env && docker compose up -d
+#   deploy/gen-env.sh > .env && chmod 600 .env
+#   docker-compose up -d        # or, with Docker's compose plugin: docker compose up -d
+# All six variables docker-compose.yml requires (deploy/README.md: what each is for).
 # Hex values only, so they can be embedded in URLs (BERTH_METADATA__URL) unescaped.
 set -euo pipefail
 hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }

@@ -14,10 +14,14 @@
 #                                 docker-compose v1) builds every stage, so the rust: builder stage
 #                                 cannot simply be skipped with --target
 #      - berth-garage-init:v2.1.0 `compose build garage-init` (GARAGE_IMAGE build argument)
-#   2. fresh secrets (deploy/gen-env.sh) in an env file of its own; compose project `berth-e2e` (its
-#      own containers, network and volumes: a developer's `docker compose up` is untouched); Berth
-#      published on a free port;
-#   3. `compose up -d`, every service healthy, garage-init exited 0;
+#   2. the steps README.md documents, as typed, in a copy of the deployment files (docker-compose.yml,
+#      Dockerfile, deploy/) in $BERTH_E2E_WORK/berth-e2e, so the compose project is `berth-e2e` (its
+#      own containers, network and volumes: a developer's `docker compose up` is untouched):
+#        deploy/gen-env.sh > .env && chmod 600 .env
+#      plus, as deploy/README.md says for a machine without registry access, POSTGRES_IMAGE and
+#      GARAGE_IMAGE in .env (and BERTH_PORT: a free port), then
+#        docker-compose up -d        (or `docker compose up -d` where Docker's plugin exists)
+#   3. every service healthy, garage-init exited 0;
 #   4. docker push of a two-layer test image (one layer > 8 MiB: S3 multipart) to
 #      127.0.0.1:<port>/e2e/app:v1; the tag and blobs are checked in PostgreSQL and Garage; the local
 #      copy is deleted, pulled back, digest and file contents compared;
@@ -27,6 +31,10 @@
 #
 # Prints one PASS/FAIL line per check, TIME lines per phase, and a final RESULT line; exits 0 only
 # when everything passed. Logs (image builds, compose logs) go to $BERTH_E2E_WORK/logs.
+#
+#   deploy/offline-e2e.sh             all of the above
+#   deploy/offline-e2e.sh berth-image only the images debian:bookworm-slim (when absent) and
+#                                     berth:latest (tests/packaging/test_image.py inspects it)
 #
 # Environment:
 #   BERTH_BIN             prebuilt berth binary (default target/release/berth; build it with
@@ -42,6 +50,11 @@
 #   BERTH_E2E_KEEP=1      leave the deployment running at the end (no `down -v`)
 set -euo pipefail
 
+MODE=${1:-all}
+case $MODE in
+  all | berth-image) ;;
+  *) echo "usage: $0 [berth-image]" >&2; exit 2 ;;
+esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${BERTH_E2E_WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/berth/offline-e2e}
 LOGS=$WORK/logs
@@ -100,14 +113,17 @@ fi
 
 command -v docker >/dev/null 2>&1 || fail "prerequisites: no docker client on PATH"
 docker info >/dev/null 2>&1 || fail "prerequisites: docker daemon not reachable (docker info failed)"
+# The two spellings README.md documents: Docker's plugin, or Compose v1 (Debian's docker-compose).
 if docker compose version >/dev/null 2>&1; then
   COMPOSE=(docker compose)
 elif command -v docker-compose >/dev/null 2>&1; then
   COMPOSE=(docker-compose)
-else
+elif [ "$MODE" = all ]; then
   fail "prerequisites: neither 'docker compose' nor docker-compose"
+else
+  COMPOSE=(none)
 fi
-for tool in curl flock; do
+for tool in curl flock objcopy; do
   command -v "$tool" >/dev/null 2>&1 || fail "prerequisites: $tool not installed"
 done
 pass "prerequisites: docker $(docker version -f '{{.Server.Version}}' 2>/dev/null), ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || echo '?'))"
@@ -235,7 +251,11 @@ berth_image() {
     log "WARNING: $BERTH_BINARY is older than $(echo "$newer" | tr '\n' ' ')(rebuild it to test the current source)"
   fi
   local ctx=$WORK/ctx-berth
-  stage_file "$BERTH_BINARY" "$ctx" berth
+  # Stripped as Dockerfile's builder stage strips it: the image ships what a source build ships.
+  mkdir -p "$ctx" "$WORK/debug"
+  "$ROOT/deploy/strip-binary.sh" "$BERTH_BINARY" "$WORK/berth.stripped" "$WORK/debug/berth.debug" ||
+    fail "image $BERTH_IMAGE: deploy/strip-binary.sh $BERTH_BINARY failed"
+  stage_file "$WORK/berth.stripped" "$ctx" berth
   # The runtime stage of ./Dockerfile (from its last FROM to the end), with the one COPY from the
   # builder stage replaced by a COPY of the staged binary.
   local from='COPY --from=builder /usr/local/bin/berth /usr/local/bin/berth'
@@ -254,6 +274,13 @@ berth_image() {
 
 debian_base
 phase image-debian
+if [ "$MODE" = berth-image ]; then
+  berth_image
+  phase image-berth
+  pass "image $BERTH_IMAGE: $(docker image inspect -f '{{.Size}}' "$BERTH_IMAGE") bytes"
+  echo "RESULT PASS ($CHECKS checks) in $(($(date +%s) - T0))s"
+  exit 0
+fi
 postgres_image
 phase image-postgres
 garage_image
@@ -265,23 +292,40 @@ phase image-berth
 # Deployment
 # ---------------------------------------------------------------------------------------------
 
-ENVFILE=$WORK/compose.env
-(umask 077 && "$ROOT/deploy/gen-env.sh" >"$ENVFILE")
-# Only the generated file supplies the secrets; the compose file alone decides everything else.
-unset POSTGRES_PASSWORD GARAGE_RPC_SECRET GARAGE_ADMIN_TOKEN BERTH_S3_ACCESS_KEY_ID BERTH_S3_SECRET_ACCESS_KEY
-unset COMPOSE_FILE COMPOSE_PROJECT_NAME COMPOSE_PROFILES
+# The documented steps (README.md, deploy/README.md) run as a newcomer types them, in a checkout of
+# the deployment files whose directory name is the compose project's name: no -p, -f or --env-file.
+# tests/packaging/test_compose.py checks that both documents show exactly these commands.
+CHECKOUT=$WORK/$PROJECT
+STEP_ENV='deploy/gen-env.sh > .env && chmod 600 .env'
+STEP_UP="${COMPOSE[*]} up -d"
+rm -rf "$CHECKOUT"
+mkdir -p "$CHECKOUT"
+cp -a "$ROOT/docker-compose.yml" "$ROOT/Dockerfile" "$ROOT/.dockerignore" "$ROOT/deploy" "$CHECKOUT/"
+(cd "$CHECKOUT" && bash -c "$STEP_ENV") || fail "$STEP_ENV"
+ENVFILE=$CHECKOUT/.env
 if [ -n "${BERTH_E2E_PORT:-}" ]; then
   PORT=$BERTH_E2E_PORT
 else
   PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi
-export BERTH_PORT=$PORT POSTGRES_IMAGE GARAGE_IMAGE
+# What deploy/README.md tells a machine without registry access to add: the local images (and here
+# a free port instead of 5000).
+printf 'POSTGRES_IMAGE=%s\nGARAGE_IMAGE=%s\nBERTH_PORT=%s\n' "$POSTGRES_IMAGE" "$GARAGE_IMAGE" "$PORT" >>"$ENVFILE"
+[ "$(stat -c %a "$ENVFILE")" = 600 ] || fail "$STEP_ENV: .env is mode 600"
+pass "$STEP_ENV (+ POSTGRES_IMAGE, GARAGE_IMAGE, BERTH_PORT for this offline machine)"
 REG=127.0.0.1:$PORT
 URL=http://$REG
 
+# Compose as typed in the checkout: only .env supplies settings (nothing inherited from this
+# script's environment).
 compose() {
-  "${COMPOSE[@]}" -p "$PROJECT" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" \
-    --env-file "$ENVFILE" "$@"
+  (
+    cd "$CHECKOUT"
+    unset POSTGRES_PASSWORD GARAGE_RPC_SECRET GARAGE_ADMIN_TOKEN BERTH_S3_ACCESS_KEY_ID \
+      BERTH_S3_SECRET_ACCESS_KEY BERTH_SERVER_KEY POSTGRES_IMAGE GARAGE_IMAGE BERTH_PORT \
+      COMPOSE_FILE COMPOSE_PROJECT_NAME COMPOSE_PROFILES
+    "${COMPOSE[@]}" "$@"
+  )
 }
 
 cleanup() {
@@ -369,9 +413,12 @@ check_up() {  # every long-running service healthy, garage-init exited 0
   pass "$1: $URL/readyz 200, /v2/ 401 anonymous and 200 as the administrator"
 }
 
-log "compose up (project $PROJECT, Berth on $REG)"
-run_logged compose-up compose up -d --no-build || fail "compose up -d failed ($LOGS/compose-up.log)"
-pass "compose up -d (${COMPOSE[*]}, project $PROJECT)"
+log "$STEP_UP (project $PROJECT, Berth on $REG)"
+# As typed: the documented command itself, in the checkout (compose() only adds `cd` and unsets).
+run_logged compose-up compose ${STEP_UP#"${COMPOSE[*]} "} || fail "$STEP_UP failed ($LOGS/compose-up.log)"
+[ -n "$(docker ps -q --filter "label=com.docker.compose.project=$PROJECT")" ] ||
+  fail "$STEP_UP: containers of project $PROJECT (the checkout directory's name) are running"
+pass "compose up -d: $STEP_UP in $CHECKOUT (project $PROJECT)"
 check_up "first start"
 phase up
 
@@ -450,7 +497,7 @@ phase restart-berth
 
 log "compose down (volumes kept), compose up"
 run_logged down-keep compose down || fail "compose down"
-run_logged compose-up-2 compose up -d --no-build || fail "second compose up -d ($LOGS/compose-up-2.log)"
+run_logged compose-up-2 compose up -d || fail "second compose up -d ($LOGS/compose-up-2.log)"
 check_up "stack recreated"
 pull_check "after stack recreated" 3
 phase recreate

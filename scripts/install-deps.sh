@@ -3,6 +3,7 @@
 # Idempotent and fast when everything is already present: apt-get update runs only when a
 # package is missing. Prints what it installs.
 #   apt: skopeo podman buildah containerd(ctr) docker-registry jq curl wrk uidmap fuse-overlayfs
+#        docker-compose binutils
 #   pip: pytest requests oras boto3
 # PostgreSQL (scripts/postgres.sh) and Garage (scripts/garage.sh) install themselves on first use.
 set -euo pipefail
@@ -26,6 +27,9 @@ want_cmd jq jq
 want_cmd curl curl
 want_cmd wrk wrk
 want_cmd docker-compose docker-compose
+# objcopy/readelf: deploy/strip-binary.sh and tests/packaging/test_image.py
+want_cmd objcopy binutils
+want_cmd readelf binutils
 want_cmd newuidmap uidmap
 want_cmd fuse-overlayfs fuse-overlayfs
 # The aws CLI v2 (Debian's awscli, /usr/bin/aws) for the ECR API tests

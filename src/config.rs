@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Address the HTTP listener binds (`BERTH_LISTEN`).
+    /// Address the HTTP listener binds, `host:port` (`BERTH_LISTEN`). A host name is resolved
+    /// once, at start; its first IPv4 address is used (`localhost:5000` is `127.0.0.1:5000`).
+    #[serde(deserialize_with = "de::listen")]
     pub listen: SocketAddr,
     /// Directory holding the SQLite database and the blob files (`BERTH_DATA_DIR`).
     pub data_dir: PathBuf,
@@ -26,6 +28,7 @@ pub struct Config {
 pub struct AuthSection {
     /// Require credentials (`BERTH_AUTH__ENABLED`). Turning it off lets anyone who reaches the
     /// port push and delete; it exists for benchmarks and throwaway setups.
+    #[serde(deserialize_with = "de::boolean")]
     pub enabled: bool,
     /// 32 random bytes, base64 (`berth generate-key`), that seal stored secrets. Required with
     /// PostgreSQL (every replica needs the same one); the embedded deployment creates
@@ -38,6 +41,7 @@ pub struct AuthSection {
     pub realm: Option<String>,
     /// Believe `X-Forwarded-Proto: https` (set only behind a TLS proxy that overwrites the
     /// header): it then makes challenges advertise `https` and satisfies `aws:SecureTransport`.
+    #[serde(deserialize_with = "de::boolean")]
     pub trust_forwarded_proto: bool,
     /// Lifetime of registry (bearer) tokens, in seconds.
     pub token_ttl_secs: u64,
@@ -144,10 +148,12 @@ pub struct StorageSection {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
     /// Path-style requests (`endpoint/bucket/key`), needed by most self-hosted stores.
+    #[serde(deserialize_with = "de::boolean")]
     pub path_style: bool,
     /// Bytes per multipart part (at least 5 MiB).
     pub part_size: usize,
     /// Redirect blob downloads to presigned URLs instead of streaming them through Berth.
+    #[serde(deserialize_with = "de::boolean")]
     pub redirect: bool,
     /// Lifetime of those URLs, in seconds.
     pub redirect_ttl_secs: u64,
@@ -189,15 +195,24 @@ pub struct RegistrySection {
     pub account_id: String,
     /// The region in ARNs (`BERTH_REGISTRY__REGION`).
     pub region: String,
+    /// A push to a repository that does not exist creates it, when the pusher may
+    /// `ecr:CreateRepository` on it (`BERTH_REGISTRY__CREATE_ON_PUSH`; off: pushes to missing
+    /// repositories are refused, as in ECR).
+    #[serde(deserialize_with = "de::boolean")]
+    pub create_on_push: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
     /// A tracing filter such as `info` or `berth=debug` (`BERTH_LOG__FILTER`, or `RUST_LOG`).
+    #[serde(deserialize_with = "de::log_filter")]
     pub filter: String,
     /// `text` or `json` (one JSON object per line) (`BERTH_LOG__FORMAT`).
     pub format: LogFormat,
+    /// One `info` line per HTTP request (`BERTH_LOG__ACCESS`).
+    #[serde(deserialize_with = "de::boolean")]
+    pub access: bool,
 }
 
 impl Default for Config {
@@ -210,10 +225,12 @@ impl Default for Config {
                 upload_expiry_secs: 24 * 3600,
                 account_id: "000000000000".into(),
                 region: "us-east-1".into(),
+                create_on_push: true,
             },
             log: LogSection {
                 filter: "info".into(),
                 format: LogFormat::Text,
+                access: true,
             },
             metadata: MetadataSection::default(),
             storage: StorageSection::default(),
@@ -222,30 +239,415 @@ impl Default for Config {
     }
 }
 
+/// Settings given on the command line; they win over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`, checked and resolved like `BERTH_LISTEN`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration that cannot be used: each message names the setting where it was given
+/// (`BERTH_LISTEN`, `--listen`, or a key of the file) and what is wrong with its value.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct ConfigError(Vec<String>);
+
+/// The prefix of every environment variable that is a setting.
+const ENV_PREFIX: &str = "BERTH_";
+
+/// `BERTH_*` variables that are not settings and are never reported as unknown: the command
+/// line's `BERTH_CONFIG`, and variables of the test suites and of the deployment files
+/// (`docker-compose.yml` and `deploy/` read them; they do not reach Berth's own settings).
+const NOT_SETTINGS: &[&str] = &[
+    "BERTH_CONFIG",
+    "BERTH_BIN",
+    "BERTH_PORT",
+    "BERTH_SERVER_KEY",
+];
+
+/// Prefixes of further such variables (`BERTH_TEST_DEPLOYMENT`, `BERTH_PG_PORT`,
+/// `BERTH_E2E_KEEP`, `BERTH_S3_ACCESS_KEY_ID`, ...).
+const NOT_SETTINGS_PREFIXES: &[&str] = &["BERTH_TEST_", "BERTH_PG_", "BERTH_E2E_", "BERTH_S3_"];
+
 impl Config {
-    /// Load defaults ← file ← environment.
-    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+    /// Load defaults ← file ← environment ← command line.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut f = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             f = f.merge(Toml::file_exact(path));
         }
-        // Only variables naming a config section are configuration: BERTH_CONFIG, BERTH_BIN
-        // and the like belong to the command line and the tooling.
-        let env = Env::prefixed("BERTH_").split("__").filter(|k| {
-            let k = k.as_str().to_ascii_lowercase();
-            matches!(
-                k.split('.').next(),
-                Some("listen" | "data_dir" | "registry" | "log" | "metadata" | "storage" | "auth")
-            )
+        // Only variables naming a setting or a section are configuration: the others are
+        // reported by `unknown_variables` (or belong to the tooling).
+        let sections = setting_names();
+        let env = Env::prefixed(ENV_PREFIX).split("__").filter(move |k| {
+            let key = k.as_str().to_ascii_lowercase();
+            let top = key.split('.').next().unwrap_or("");
+            sections.iter().any(|s| s.split('.').next() == Some(top))
         });
-        f.merge(env).extract().map_err(Box::new)
+        f = f.merge(env);
+        if let Some(listen) = &overrides.listen {
+            f = f.merge(Flag {
+                flag: "--listen",
+                key: "listen",
+                value: listen.as_str().into(),
+            });
+        }
+        let mut config: Config = f.extract().map_err(ConfigError::from)?;
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
     }
+}
+
+/// Warnings for the `BERTH_*` variables among `names` that are not settings, each with the
+/// setting it most likely meant (`BERTH_STORAGE_BACKEND`: did you mean
+/// `BERTH_STORAGE__BACKEND`?). Variables of sections are checked by `Config::load`, which
+/// refuses unknown keys.
+pub fn unknown_variables<I, S>(names: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let known: Vec<String> = setting_names().iter().map(|k| env_name(k)).collect();
+    let sections: Vec<String> = setting_names()
+        .iter()
+        .filter_map(|k| k.split_once('.').map(|(s, _)| env_name(s)))
+        .collect();
+    let mut out = Vec::new();
+    for name in names {
+        let name = name.as_ref();
+        let upper = name.to_ascii_uppercase();
+        if !upper.starts_with(ENV_PREFIX)
+            || known.contains(&upper)
+            || NOT_SETTINGS.contains(&upper.as_str())
+            || NOT_SETTINGS_PREFIXES.iter().any(|p| upper.starts_with(p))
+            || sections
+                .iter()
+                .any(|s| upper == *s || upper.starts_with(&format!("{s}__")))
+        {
+            continue;
+        }
+        out.push(match suggest(&upper, &known) {
+            Some(s) => format!("{name} is not a setting and is ignored; did you mean {s}?"),
+            None => format!("{name} is not a setting and is ignored"),
+        });
+    }
+    out
+}
+
+/// The environment variable of a setting (`storage.backend` → `BERTH_STORAGE__BACKEND`).
+fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// Every setting, as a dotted key (`listen`, `storage.backend`, ...).
+fn setting_names() -> Vec<String> {
+    fn walk(prefix: &str, v: &figment::value::Value, out: &mut Vec<String>) {
+        match v.as_dict() {
+            Some(dict) => {
+                for (k, v) in dict {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            None => out.push(prefix.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = figment::value::Value::serialize(Config::default()) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+/// The known name closest to `name`: the same letters without the underscores (a single `_`
+/// where `__` separates a section), a section's key given without its section, or a
+/// misspelling of at most two letters.
+fn suggest(name: &str, known: &[String]) -> Option<String> {
+    let letters = |s: &str| s.replace('_', "");
+    if let Some(k) = known.iter().find(|k| letters(k) == letters(name)) {
+        return Some(k.clone());
+    }
+    let bare = name.strip_prefix(ENV_PREFIX)?;
+    let by_key: Vec<&String> = known
+        .iter()
+        .filter(|k| k.ends_with(&format!("__{bare}")))
+        .collect();
+    if !by_key.is_empty() {
+        let names: Vec<&str> = by_key.iter().map(|k| k.as_str()).collect();
+        return Some(names.join(" or "));
+    }
+    known
+        .iter()
+        .map(|k| (edit_distance(k, name), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k.clone())
+}
+
+/// Levenshtein distance (names are short ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// A setting given by a command-line flag, so that its errors name the flag.
+struct Flag {
+    flag: &'static str,
+    key: &'static str,
+    value: figment::value::Value,
+}
+
+impl figment::Provider for Flag {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.flag)
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        dict.insert(self.key.into(), self.value.clone());
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        ConfigError(e.into_iter().map(|e| describe(&e)).collect())
+    }
+}
+
+/// `SETTING: what is wrong`, with the setting named as the user gave it.
+fn describe(e: &figment::Error) -> String {
+    use figment::error::Kind;
+    let md = e.metadata.as_ref();
+    let from_env = md.is_some_and(|m| m.name.contains("environment variable"));
+    let mut path = e.path.clone();
+    if let Kind::UnknownField(field, _) = &e.kind {
+        if path.last() != Some(field) {
+            path.push(field.clone());
+        }
+    }
+    let key = path.join(".");
+    let setting = match md {
+        _ if from_env => env_name(&key),
+        Some(m) if m.name.starts_with("--") => m.name.to_string(),
+        Some(m) => match &m.source {
+            Some(figment::Source::File(file)) if key.is_empty() => file.display().to_string(),
+            Some(figment::Source::File(file)) => format!("{}: {key}", file.display()),
+            _ => key.clone(),
+        },
+        None => key.clone(),
+    };
+    let problem = match &e.kind {
+        Kind::Message(m) => m.trim_end().to_string(),
+        Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
+            format!("expected {}, found {found}", plain_type(expected))
+        }
+        Kind::UnknownVariant(found, expected) => {
+            format!("{found:?} is not one of {}", expected.join(", "))
+        }
+        Kind::UnknownField(_, _) if from_env => {
+            let known: Vec<String> = setting_names().iter().map(|k| env_name(k)).collect();
+            match suggest(&setting, &known) {
+                Some(s) => format!("no such setting; did you mean {s}?"),
+                None => "no such setting".into(),
+            }
+        }
+        Kind::UnknownField(_, expected) => {
+            format!("no such setting (known here: {})", expected.join(", "))
+        }
+        other => other.to_string().replace('`', ""),
+    };
+    if setting.is_empty() {
+        problem
+    } else {
+        format!("{setting}: {problem}")
+    }
+}
+
+/// Rust type names in serde's messages, as a reader of the configuration would say them.
+fn plain_type(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => {
+            format!("a whole number ({expected})")
+        }
+        "a string" | "a boolean" => expected.to_string(),
+        other => other.replace('`', ""),
+    }
+}
+
+/// The log filter directives accepted, for messages that refuse one.
+const FILTER_HINT: &str =
+    "use a level such as info or debug, or directives like berth=debug,tower_http=warn";
+
+/// Check a tracing filter (`log.filter`, `RUST_LOG`). Beyond what `EnvFilter` parses, a bare
+/// word must be a level (or `berth`): `EnvFilter` reads any other word as a target to trace,
+/// which silences every other log (`verbose` would show nothing).
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    if filter.trim().is_empty() {
+        return Err(format!("the log filter is empty; {FILTER_HINT}"));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(filter) {
+        return Err(format!(
+            "{filter:?} is not a log filter ({e}); {FILTER_HINT}"
+        ));
+    }
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let bare = !directive.contains(['=', '[']);
+        let level = directive
+            .parse::<tracing_subscriber::filter::LevelFilter>()
+            .is_ok();
+        let ours = directive == "berth" || directive.starts_with("berth::");
+        if bare && !level && !ours {
+            return Err(format!(
+                "{directive:?} is not a log level (trace, debug, info, warn, error, off); \
+                 {FILTER_HINT}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Deserializers that accept what people write in files and in environment variables.
+mod de {
+    use serde::de::{Deserializer, Error, Unexpected, Visitor};
+    use std::fmt;
+    use std::net::{SocketAddr, ToSocketAddrs};
+
+    /// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, in any case.
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<bool, E> {
+                Ok(v)
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<bool, E> {
+                match v {
+                    0 => Ok(false),
+                    1 => Ok(true),
+                    _ => Err(E::custom(format!(
+                        "{v} is not a boolean (use true or false)"
+                    ))),
+                }
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<bool, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("{v} is not a boolean (use true or false)")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<bool, E> {
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Ok(true),
+                    "false" | "0" | "no" | "off" => Ok(false),
+                    _ => Err(E::custom(format!(
+                        "{v:?} is not a boolean (use true or false; also 1/0, yes/no, on/off)"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    /// `host:port`, where host is an IP address (IPv6 in brackets) or a name to resolve.
+    pub fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SocketAddr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a host:port address")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<SocketAddr, E> {
+                super::parse_listen(v).map_err(E::custom)
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<SocketAddr, E> {
+                super::parse_listen(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<SocketAddr, E> {
+                Err(E::invalid_type(Unexpected::Signed(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    /// A tracing filter that `super::check_log_filter` accepts.
+    pub fn log_filter<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        super::check_log_filter(&s).map_err(D::Error::custom)?;
+        Ok(s)
+    }
+
+    pub(super) fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        Ok((host, port).to_socket_addrs()?.collect())
+    }
+}
+
+/// Parse a listen address: an IP socket address, or `name:port` resolved now (the first IPv4
+/// address of the name, else its first address).
+pub fn parse_listen(v: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = v.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let example = "for example 127.0.0.1:5000, 0.0.0.0:5000, [::]:5000 or localhost:5000";
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{v:?} is not a host:port address (a port alone: 127.0.0.1:{v} for this machine, \
+             0.0.0.0:{v} for every address)"
+        ));
+    }
+    let Some((host, port)) = v.rsplit_once(':') else {
+        return Err(format!("{v:?} is not a host:port address ({example})"));
+    };
+    if host.is_empty() || host.contains([':', '[', ']', '/']) || host.contains(char::is_whitespace)
+    {
+        return Err(format!("{v:?} is not a host:port address ({example})"));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{v:?}: {port:?} is not a port number (0 to 65535)"))?;
+    let addrs =
+        de::resolve(host, port).map_err(|e| format!("{v:?}: cannot resolve {host}: {e}"))?;
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{v:?}: {host} has no address"))
 }
 
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment's Jail closure type
 mod tests {
     use super::*;
+
+    fn none() -> Overrides {
+        Overrides::default()
+    }
 
     #[test]
     fn file_and_environment_override_defaults() {
@@ -256,7 +658,8 @@ mod tests {
             )?;
             jail.set_env("BERTH_DATA_DIR", "/tmp/x");
             jail.set_env("BERTH_BIN", "/not/config");
-            let c = Config::load(Some(Path::new("berth.toml"))).map_err(|e| e.to_string())?;
+            let c =
+                Config::load(Some(Path::new("berth.toml")), &none()).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 6000);
             assert_eq!(c.registry.upload_expiry_secs, 60);
             assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
@@ -274,7 +677,7 @@ mod tests {
             jail.set_env("BERTH_STORAGE__BUCKET", "b");
             jail.set_env("BERTH_STORAGE__SECRET_ACCESS_KEY", "sekrit");
             jail.set_env("BERTH_STORAGE__REDIRECT", "true");
-            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let c = Config::load(None, &none()).map_err(|e| e.to_string())?;
             assert_eq!(c.metadata.backend, MetadataBackend::Postgres);
             assert_eq!(c.storage.backend, StorageBackend::S3);
             assert_eq!(c.storage.bucket.as_deref(), Some("b"));
@@ -287,12 +690,15 @@ mod tests {
                 "{shown}"
             );
             jail.set_env("BERTH_LOG__FORMAT", "json");
-            assert_eq!(Config::load(None).unwrap().log.format, LogFormat::Json);
+            assert_eq!(
+                Config::load(None, &none()).unwrap().log.format,
+                LogFormat::Json
+            );
             jail.set_env("BERTH_LOG__FORMAT", "xml");
-            assert!(Config::load(None).is_err());
+            assert!(Config::load(None, &none()).is_err());
             jail.set_env("BERTH_LOG__FORMAT", "text");
             jail.set_env("BERTH_METADATA__BACKEND", "mysql");
-            assert!(Config::load(None).is_err());
+            assert!(Config::load(None, &none()).is_err());
             Ok(())
         });
     }
@@ -301,9 +707,200 @@ mod tests {
     fn unknown_keys_are_named() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("berth.toml", "lisen = \"x\"\n")?;
-            let e = Config::load(Some(Path::new("berth.toml"))).unwrap_err();
+            let e = Config::load(Some(Path::new("berth.toml")), &none()).unwrap_err();
             assert!(e.to_string().contains("lisen"), "{e}");
             Ok(())
         });
+    }
+
+    fn load_err() -> String {
+        Config::load(None, &none()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn booleans_in_the_usual_spellings() {
+        figment::Jail::expect_with(|jail| {
+            for (text, value) in [
+                ("true", true),
+                ("True", true),
+                ("1", true),
+                ("yes", true),
+                ("ON", true),
+                ("false", false),
+                ("False", false),
+                ("0", false),
+                ("no", false),
+                ("Off", false),
+            ] {
+                for var in [
+                    "BERTH_AUTH__ENABLED",
+                    "BERTH_AUTH__TRUST_FORWARDED_PROTO",
+                    "BERTH_STORAGE__PATH_STYLE",
+                    "BERTH_STORAGE__REDIRECT",
+                    "BERTH_REGISTRY__CREATE_ON_PUSH",
+                    "BERTH_LOG__ACCESS",
+                ] {
+                    jail.set_env(var, text);
+                }
+                let c = Config::load(None, &none()).map_err(|e| e.to_string())?;
+                let all = [
+                    c.auth.enabled,
+                    c.auth.trust_forwarded_proto,
+                    c.storage.path_style,
+                    c.storage.redirect,
+                    c.registry.create_on_push,
+                    c.log.access,
+                ];
+                assert_eq!(all, [value; 6], "{text}");
+            }
+            jail.set_env("BERTH_AUTH__ENABLED", "maybe");
+            let e = load_err();
+            assert!(
+                e.starts_with("BERTH_AUTH__ENABLED: \"maybe\" is not a boolean"),
+                "{e}"
+            );
+            jail.set_env("BERTH_AUTH__ENABLED", "2");
+            assert!(load_err().starts_with("BERTH_AUTH__ENABLED: 2 is not a boolean"));
+            // The file keeps TOML's booleans.
+            jail.clear_env();
+            jail.create_file("b.toml", "[auth]\nenabled = false\n")?;
+            let c = Config::load(Some(Path::new("b.toml")), &none()).map_err(|e| e.to_string())?;
+            assert!(!c.auth.enabled);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn listen_takes_host_names_and_names_bad_values() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BERTH_LISTEN", "localhost:5093");
+            let c = Config::load(None, &none()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 5093)));
+            jail.set_env("BERTH_LISTEN", "[::1]:5000");
+            let c = Config::load(None, &none()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "[::1]:5000".parse::<SocketAddr>().unwrap());
+            for (value, message) in [
+                ("x", "BERTH_LISTEN: \"x\" is not a host:port address"),
+                (
+                    "localhost",
+                    "BERTH_LISTEN: \"localhost\" is not a host:port address",
+                ),
+                (
+                    "5000",
+                    "BERTH_LISTEN: \"5000\" is not a host:port address (a port alone",
+                ),
+                (
+                    "h:99999",
+                    "BERTH_LISTEN: \"h:99999\": \"99999\" is not a port number",
+                ),
+                (
+                    "::1:5000",
+                    "BERTH_LISTEN: \"::1:5000\" is not a host:port address",
+                ),
+                (
+                    "nosuch.invalid:5000",
+                    "BERTH_LISTEN: \"nosuch.invalid:5000\": cannot resolve nosuch.invalid",
+                ),
+            ] {
+                jail.set_env("BERTH_LISTEN", value);
+                let e = load_err();
+                assert!(e.starts_with(message), "{value}: {e}");
+            }
+            // The flag wins over the environment, and its errors name it.
+            jail.set_env("BERTH_LISTEN", "127.0.0.1:1");
+            let flag = |v: &str| Overrides {
+                listen: Some(v.into()),
+                data_dir: Some("/srv/berth".into()),
+            };
+            let c = Config::load(None, &flag("localhost:7000")).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 7000)));
+            assert_eq!(c.data_dir, PathBuf::from("/srv/berth"));
+            let e = Config::load(None, &flag("nope")).unwrap_err().to_string();
+            assert!(
+                e.starts_with("--listen: \"nope\" is not a host:port address"),
+                "{e}"
+            );
+            // A file's errors name the file and the key.
+            jail.clear_env();
+            jail.create_file("berth.toml", "listen = \"x\"\n")?;
+            let e = Config::load(Some(Path::new("berth.toml")), &none())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("berth.toml: listen: \"x\" is not"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn messages_read_as_settings_not_internals() {
+        figment::Jail::expect_with(|jail| {
+            let cases = [
+                ("BERTH_METADATA__BACKEND", "mysql", "BERTH_METADATA__BACKEND: \"mysql\" is not one of sqlite, postgres"),
+                ("BERTH_AUTH__MAX_FAILURES", "many", "BERTH_AUTH__MAX_FAILURES: expected a whole number (u32), found string \"many\""),
+                ("BERTH_STORAGE__BAKEND", "s3", "BERTH_STORAGE__BAKEND: no such setting; did you mean BERTH_STORAGE__BACKEND?"),
+            ];
+            for (var, value, message) in cases {
+                jail.clear_env();
+                jail.set_env(var, value);
+                let e = load_err();
+                assert_eq!(e, message);
+                assert!(!e.contains("default.") && !e.contains('`'), "{e}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn log_filters_that_would_silence_everything_are_refused() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "berth=debug",
+            "info,berth::auth=trace",
+            "berth",
+            "warn,tower_http=off",
+        ] {
+            assert_eq!(check_log_filter(ok), Ok(()), "{ok}");
+        }
+        for bad in ["verbose", "", " ", "info,loud", "berth=loud"] {
+            let e = check_log_filter(bad).unwrap_err();
+            assert!(
+                e.contains("use a level such as info or debug"),
+                "{bad}: {e}"
+            );
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BERTH_LOG__FILTER", "verbose");
+            assert!(load_err().starts_with("BERTH_LOG__FILTER: \"verbose\" is not a log level"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_variables_are_reported_with_what_they_likely_meant() {
+        let warnings = unknown_variables([
+            "BERTH_STORAGE_BACKEND",
+            "BERTH_LISTN",
+            "BERTH_BACKEND",
+            "BERTH_FROBNICATE",
+            "BERTH_LISTEN",
+            "BERTH_METADATA__URL",
+            "BERTH_STORAGE__BAKEND",
+            "BERTH_CONFIG",
+            "BERTH_BIN",
+            "BERTH_TEST_DEPLOYMENT",
+            "BERTH_PG_PORT",
+            "BERTH_S3_ACCESS_KEY_ID",
+            "PATH",
+        ]);
+        assert_eq!(
+            warnings,
+            [
+                "BERTH_STORAGE_BACKEND is not a setting and is ignored; did you mean BERTH_STORAGE__BACKEND?",
+                "BERTH_LISTN is not a setting and is ignored; did you mean BERTH_LISTEN?",
+                "BERTH_BACKEND is not a setting and is ignored; did you mean BERTH_METADATA__BACKEND or BERTH_STORAGE__BACKEND?",
+                "BERTH_FROBNICATE is not a setting and is ignored",
+            ]
+        );
     }
 }

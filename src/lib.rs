@@ -30,6 +30,8 @@ pub struct Application {
     bootstrap: Option<auth::NewKey>,
     /// Tasks that live as long as the server (cache invalidation from other replicas).
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// `log.access`: one log line per request.
+    access_log: bool,
     _lock: Option<std::fs::File>,
 }
 
@@ -41,6 +43,13 @@ pub enum StartError {
     Locked(String),
     #[error("cannot open the metadata database: {0}")]
     Metadata(#[from] metadata::MetaError),
+    /// Opening the database failed: `what` names it (a file, or a URL without its password).
+    #[error("cannot open the metadata database {what}: {error}{hint}")]
+    OpenDatabase {
+        what: String,
+        error: metadata::MetaError,
+        hint: String,
+    },
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("configuration: {0}")]
@@ -67,6 +76,42 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
     Ok(lock)
 }
 
+/// The file in the data directory where the first start writes the administrator's key.
+pub const ADMIN_CREDENTIALS: &str = "admin-credentials";
+
+/// A path as given, with its absolute form when it is relative (commands run from anywhere).
+fn shown_path(path: &std::path::Path) -> String {
+    match std::path::absolute(path) {
+        Ok(abs) if abs != path => format!("{} ({})", path.display(), abs.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+/// A database URL fit for messages: the password (in the user info or a `password=`
+/// parameter) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    // The last `@` ends the user info, even when the password holds `/` or `@`.
+    let mut out = match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}{user}:***{}", &rest[at..]),
+            None => format!("{scheme}{rest}"),
+        },
+        None => format!("{scheme}{rest}"),
+    };
+    let mut from = 0;
+    while let Some(i) = out[from..].find("password=") {
+        let start = from + i + "password=".len();
+        let end = out[start..].find('&').map_or(out.len(), |j| start + j);
+        out.replace_range(start..end, "***");
+        from = start + 3;
+    }
+    out
+}
+
 /// Open the configured metadata store and bring its schema up to date.
 pub async fn open_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
     Ok(open_stores(config).await?.0)
@@ -78,8 +123,18 @@ pub async fn open_stores(
 ) -> Result<(Arc<dyn MetadataStore>, Arc<dyn IdentityStore>), StartError> {
     Ok(match config.metadata.backend {
         MetadataBackend::Sqlite => {
-            let store =
-                metadata::sqlite::SqliteStore::open(&config.data_dir.join("metadata.db")).await?;
+            let path = config.data_dir.join("metadata.db");
+            let store = metadata::sqlite::SqliteStore::open(&path)
+                .await
+                .map_err(|error| StartError::OpenDatabase {
+                    what: shown_path(&path),
+                    error,
+                    hint: format!(
+                        " (the SQLite database of the data directory {}; choose the directory \
+                         with --data-dir or BERTH_DATA_DIR)",
+                        config.data_dir.display()
+                    ),
+                })?;
             (
                 // The data directory is locked: every write goes through this process's cache.
                 Arc::new(metadata::cache::CachedStore::exclusive(store.clone())),
@@ -106,8 +161,13 @@ async fn open_postgres(
     let url = config.metadata.url.as_ref().ok_or_else(|| {
         StartError::Config("metadata.backend = \"postgres\" needs metadata.url".into())
     })?;
-    let store =
-        metadata::postgres::PostgresStore::connect(&url.0, config.metadata.max_connections).await?;
+    let store = metadata::postgres::PostgresStore::connect(&url.0, config.metadata.max_connections)
+        .await
+        .map_err(|error| StartError::OpenDatabase {
+            what: format!("at {} (metadata.url)", redact_url(&url.0)),
+            error,
+            hint: String::new(),
+        })?;
     store.migrate().await?;
     Ok((store, url.0.clone()))
 }
@@ -176,6 +236,11 @@ fn open_storage(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
 
 impl Application {
     pub async fn build(config: &Config) -> Result<Application, StartError> {
+        // Bind before anything is written: a start that cannot listen (port in use) must not
+        // create the administrator whose key only a serving start shows.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError::Listen(config.listen, e))?;
         // The embedded database belongs to one process; PostgreSQL replicas share nothing
         // local (a filesystem blob store on a shared volume is theirs to coordinate).
         let lock = match config.metadata.backend {
@@ -197,11 +262,17 @@ impl Application {
                     (Arc::new(cached), Arc::new(pg.0))
                 }
             };
+        // Settings errors of the blob store, too, come before the administrator is created.
+        let blobs = open_storage(config)?;
+        if let Err(e) = blobs.ping().await {
+            // Not fatal: the store may come up after us; /readyz reports it meanwhile.
+            tracing::warn!(error = %e, "the blob store is not reachable yet");
+        }
         let auth = Arc::new(Auth::open(config, identities).await?);
         auth.rotate_keys().await?;
         let bootstrap = auth.bootstrap().await?;
+        let credentials = config.data_dir.join(ADMIN_CREDENTIALS);
         if let Some(k) = &bootstrap {
-            let path = config.data_dir.join("admin-credentials");
             let text = format!(
                 "# The first administrator of this registry (principal \"admin\").\n\
                  # Log in with: docker login -u {id} --password-stdin <registry>\n\
@@ -209,8 +280,14 @@ impl Application {
                 id = k.access_key_id,
                 secret = k.secret_access_key
             );
-            auth::crypto::write_private(&path, text.as_bytes())
-                .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
+            auth::crypto::write_private(&credentials, text.as_bytes())
+                .map_err(|e| StartError::DataDir(credentials.display().to_string(), e))?;
+        } else if credentials.exists() {
+            // The start that created them printed them; this one only says where they are.
+            tracing::info!(
+                "the first administrator's credentials are in {}; delete the file once you have stored them",
+                shown_path(&credentials)
+            );
         }
         if !auth.enabled() {
             tracing::warn!(
@@ -218,28 +295,22 @@ impl Application {
             );
         }
         background.push(tokio::spawn(auth.clone().maintain()));
-        let blobs = open_storage(config)?;
-        if let Err(e) = blobs.ping().await {
-            // Not fatal: the store may come up after us; /readyz reports it meanwhile.
-            tracing::warn!(error = %e, "the blob store is not reachable yet");
-        }
         let registry = Arc::new(Registry::new(
             meta,
             blobs,
             RegistryOptions {
                 max_manifest_bytes: config.registry.max_manifest_bytes,
                 upload_expiry_secs: config.registry.upload_expiry_secs,
+                create_on_push: config.registry.create_on_push,
             },
         ));
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| StartError::Listen(config.listen, e))?;
         Ok(Application {
             listener,
             registry,
             auth,
             bootstrap,
             background,
+            access_log: config.log.access,
             _lock: lock,
         })
     }
@@ -265,6 +336,7 @@ impl Application {
         let app = http::router(http::AppState {
             registry: self.registry.clone(),
             auth: self.auth.clone(),
+            access_log: self.access_log,
         });
         // Small responses (202s, manifests) must not wait on Nagle's algorithm.
         let listener = self.listener.tap_io(|tcp| {
@@ -312,6 +384,31 @@ async fn janitor(registry: Arc<Registry>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired idle uploads"),
             Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_urls_are_shown_without_passwords() {
+        for (url, shown) in [
+            (
+                "postgres://berth:hunter2@db:5432/berth",
+                "postgres://berth:***@db:5432/berth",
+            ),
+            (
+                "postgres://berth:hu/n@ter2@db/berth",
+                "postgres://berth:***@db/berth",
+            ),
+            ("postgres://berth@db/berth", "postgres://berth@db/berth"),
+            (
+                "postgres://db/berth?user=b&password=hunter2&x=1",
+                "postgres://db/berth?user=b&password=***&x=1",
+            ),
+            ("postgres://db/berth", "postgres://db/berth"),
+        ] {
+            assert_eq!(super::redact_url(url), shown);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The `berth` binary: parses the command line, sets up logging, and calls the library.
 
-use berth::config::Config;
-use clap::{Parser, Subcommand};
+use berth::config::{Config, Overrides};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,77 +10,186 @@ use std::process::ExitCode;
 #[command(
     name = "berth",
     version,
-    about = "A self-hosted OCI container registry"
+    about = "A self-hosted OCI container registry",
+    long_about = "A self-hosted OCI container registry.\n\n\
+        Without a command, `berth` runs `serve`. Settings come from built-in defaults, a TOML file \
+        (--config or BERTH_CONFIG), BERTH_* environment variables (BERTH_SECTION__KEY for nested \
+        keys, such as BERTH_STORAGE__BACKEND) and the command's flags, in increasing priority.",
+    after_help = "Examples:\n  \
+        berth serve --listen 0.0.0.0:5000 --data-dir /var/lib/berth\n  \
+        berth principal create ci --robot --with-key --data-dir /var/lib/berth\n  \
+        berth healthcheck"
 )]
 struct Cli {
-    /// Configuration file (TOML). `BERTH_*` environment variables override it.
-    #[arg(long, global = true, env = "BERTH_CONFIG")]
-    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// Where a command finds the registry's configuration and data: `serve`, `migrate` and every
+/// administration command take these (also after a subcommand group: `berth principal list
+/// --data-dir DIR`).
+#[derive(Args, Clone, Debug)]
+struct StoreArgs {
+    /// Configuration file (TOML); BERTH_* environment variables and flags override it.
+    #[arg(long, value_name = "FILE", env = "BERTH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory: the SQLite database, the blob files, server.key and admin-credentials
+    /// (setting data_dir, BERTH_DATA_DIR; default ./data).
+    #[arg(long, value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: None,
+            data_dir: self.data_dir.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the registry (the default).
+    /// Run the registry (the default command).
+    #[command(after_help = "Examples:\n  \
+        berth serve\n  \
+        berth serve --listen 0.0.0.0:5000 --data-dir /var/lib/berth\n  \
+        BERTH_LISTEN=localhost:5093 berth serve")]
     Serve {
-        /// Address to listen on (default 127.0.0.1:5000).
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Data directory (default ./data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on, HOST:PORT; a host name is resolved to its first IPv4 address
+        /// (setting listen, BERTH_LISTEN; default 127.0.0.1:5000).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<String>,
     },
     /// Bring the metadata schema up to date, then exit (serving does it too at start-up).
-    Migrate,
-    /// Exit 0 if the registry at URL reports ready (for container health checks).
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Exit 0 if the registry answers 200 on /readyz (for container health checks).
+    #[command(after_help = "Examples:\n  \
+        berth healthcheck                      # the address of BERTH_LISTEN or the file\n  \
+        berth healthcheck --url http://127.0.0.1:5000/readyz")]
     Healthcheck {
-        #[arg(long, default_value = "http://127.0.0.1:5000/readyz")]
-        url: String,
+        /// Configuration file (TOML) giving the address the registry listens on.
+        #[arg(long, value_name = "FILE", env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// The address the registry listens on, as given to `serve --listen` (default: the
+        /// configured listen address; 0.0.0.0 and [::] are checked on loopback).
+        #[arg(long, value_name = "HOST:PORT", conflicts_with = "url")]
+        listen: Option<String>,
+        /// The URL to check instead (http:// only), e.g. http://127.0.0.1:5000/readyz.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
     /// Print a new random server key (for auth.server_key / BERTH_AUTH__SERVER_KEY).
     GenerateKey,
-    /// Users and robot identities.
-    #[command(subcommand)]
-    Principal(PrincipalCmd),
+    #[command(flatten)]
+    Admin(AdminCommand),
+}
+
+/// The administration commands: they work on the database directly (no server needed, and
+/// safe while servers run: servers pick changes up within a second).
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Users and robot identities (principals).
+    Principal {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: PrincipalCmd,
+    },
     /// Access keys (access key id + secret access key) of principals.
-    #[command(subcommand)]
-    Key(KeyCmd),
+    Key {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: KeyCmd,
+    },
     /// Identity policies attached to principals (IAM JSON).
-    #[command(subcommand)]
-    Policy(PolicyCmd),
+    Policy {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: PolicyCmd,
+    },
     /// Repository policies (IAM JSON resource policies).
-    #[command(subcommand)]
-    RepositoryPolicy(RepositoryPolicyCmd),
-    /// The registry policy (applies to every repository).
-    #[command(subcommand)]
-    RegistryPolicy(RegistryPolicyCmd),
+    RepositoryPolicy {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: RepositoryPolicyCmd,
+    },
+    /// The registry policy (a resource policy that applies to every repository).
+    RegistryPolicy {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: RegistryPolicyCmd,
+    },
     /// Refresh tokens.
-    #[command(subcommand)]
-    Token(TokenCmd),
+    Token {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: TokenCmd,
+    },
+    /// Failed-login lockouts.
+    Auth {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: AuthCmd,
+    },
+}
+
+impl AdminCommand {
+    fn store(&self) -> &StoreArgs {
+        match self {
+            AdminCommand::Principal { store, .. }
+            | AdminCommand::Key { store, .. }
+            | AdminCommand::Policy { store, .. }
+            | AdminCommand::RepositoryPolicy { store, .. }
+            | AdminCommand::RegistryPolicy { store, .. }
+            | AdminCommand::Token { store, .. }
+            | AdminCommand::Auth { store, .. } => store,
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum PrincipalCmd {
-    /// Create a principal (a user, or with --robot a robot identity).
+    /// Create a principal: a user, or with --robot a robot identity.
+    #[command(after_help = "Examples:\n  \
+        berth principal create alice\n  \
+        berth principal create ci --robot --with-key")]
     Create {
+        /// Name of the new principal (letters, digits and +=,.@_-).
         name: String,
+        /// Create a robot identity (for CI and automation) instead of a user.
         #[arg(long)]
         robot: bool,
-        /// Also create an access key and print it.
+        /// Also create an access key and print it (the secret is shown once).
         #[arg(long)]
         with_key: bool,
     },
+    /// List principals: name, kind, enabled or disabled, ARN (tab-separated).
     List,
     /// Refuse every credential and token of the principal until enabled again.
     Disable {
+        /// Name of the principal.
         name: String,
     },
+    /// Accept the principal's credentials and tokens again.
     Enable {
+        /// Name of the principal.
         name: String,
     },
     /// Delete the principal, its keys, policies and refresh tokens.
     Delete {
+        /// Name of the principal.
         name: String,
     },
 }
@@ -89,23 +198,35 @@ enum PrincipalCmd {
 enum KeyCmd {
     /// Create an access key for a principal; the secret is printed once.
     Create {
+        /// Name of the principal the key belongs to.
         principal: String,
     },
+    /// List access keys: id, principal, enabled or disabled (tab-separated).
     List {
-        #[arg(long)]
+        /// Only the keys of this principal.
+        #[arg(long, value_name = "NAME")]
         principal: Option<String>,
     },
+    /// Refuse the key until enabled again.
     Disable {
+        /// Access key id (BKIA...).
         id: String,
     },
+    /// Accept the key again.
     Enable {
+        /// Access key id (BKIA...).
         id: String,
     },
+    /// Delete the key for good.
     Delete {
+        /// Access key id (BKIA...).
         id: String,
     },
     /// Print an ECR-style login password (user `AWS`) for the key, valid 12 hours by default.
+    #[command(after_help = "Example:\n  \
+        berth key login-password BKIA... | docker login -u AWS --password-stdin 127.0.0.1:5000")]
     LoginPassword {
+        /// Access key id (BKIA...).
         id: String,
     },
 }
@@ -113,17 +234,29 @@ enum KeyCmd {
 #[derive(Subcommand)]
 enum PolicyCmd {
     /// Attach (or replace) policy NAME on PRINCIPAL from FILE (`-` for standard input).
+    #[command(after_help = "Example:\n  \
+        berth policy attach ci push-team - <<'JSON'\n  \
+        {\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ecr:*\",\n   \
+        \"Resource\":\"arn:aws:ecr:us-east-1:000000000000:repository/team/*\"}]}\n  \
+        JSON")]
     Attach {
+        /// Name of the principal.
         principal: String,
+        /// Name of the policy (unique per principal).
         name: String,
+        /// File holding the policy (IAM JSON), or `-` for standard input.
         file: PathBuf,
     },
+    /// Remove policy NAME from PRINCIPAL.
     Detach {
+        /// Name of the principal.
         principal: String,
+        /// Name of the policy.
         name: String,
     },
-    /// Print the principal's policies.
+    /// Print the principal's policies: name and document (tab-separated).
     List {
+        /// Name of the principal.
         principal: String,
     },
 }
@@ -131,14 +264,26 @@ enum PolicyCmd {
 #[derive(Subcommand)]
 enum RepositoryPolicyCmd {
     /// Set REPOSITORY's policy from FILE (`-` for standard input).
+    #[command(after_help = "Example (anyone may pull public/tools):\n  \
+        berth repository-policy set public/tools - <<'JSON'\n  \
+        {\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\n   \
+        \"Action\":[\"ecr:BatchGetImage\",\"ecr:GetDownloadUrlForLayer\",\n   \
+        \"ecr:BatchCheckLayerAvailability\"]}]}\n  \
+        JSON")]
     Set {
+        /// Repository name, e.g. team/app.
         repository: String,
+        /// File holding the policy (IAM JSON), or `-` for standard input.
         file: PathBuf,
     },
+    /// Print REPOSITORY's policy.
     Get {
+        /// Repository name, e.g. team/app.
         repository: String,
     },
+    /// Delete REPOSITORY's policy.
     Delete {
+        /// Repository name, e.g. team/app.
         repository: String,
     },
 }
@@ -147,16 +292,40 @@ enum RepositoryPolicyCmd {
 enum RegistryPolicyCmd {
     /// Set the registry policy from FILE (`-` for standard input).
     Set {
+        /// File holding the policy (IAM JSON), or `-` for standard input.
         file: PathBuf,
     },
+    /// Print the registry policy.
     Get,
+    /// Delete the registry policy.
     Delete,
 }
 
 #[derive(Subcommand)]
 enum TokenCmd {
     /// Revoke every refresh token of a principal.
-    Revoke { principal: String },
+    Revoke {
+        /// Name of the principal.
+        principal: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuthCmd {
+    /// Lift the failed-login lockouts of a source address or of a user name, on every running
+    /// server (they apply it within a second).
+    ///
+    /// Example: berth auth unblock --address 203.0.113.7
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["address", "user"])))]
+    Unblock {
+        /// The client address whose lockouts end (under every user name).
+        #[arg(long, value_name = "IP")]
+        address: Option<std::net::IpAddr>,
+        /// The user name (an access key id or a principal name) whose lockouts end, from every
+        /// address; a principal's name also covers its access keys.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
 }
 
 fn read_input(path: &std::path::Path) -> Result<String, String> {
@@ -182,9 +351,8 @@ fn found(ok: bool, what: String) -> Result<(), String> {
     }
 }
 
-/// The administration commands: they work on the database directly (no server needed, and
-/// safe while servers run: servers pick changes up within a second).
-async fn admin(config: &Config, command: Command) -> Result<(), String> {
+/// Run an administration command on the configured database.
+async fn admin(config: &Config, command: AdminCommand) -> Result<(), String> {
     use berth::auth::store::PrincipalKind;
     let auth = berth::open_auth(config).await.map_err(|e| e.to_string())?;
     let store = auth.store().clone();
@@ -194,7 +362,7 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
             .map_err(|_| format!("{r:?} is not a valid repository name"))
     };
     match command {
-        Command::Principal(c) => match c {
+        AdminCommand::Principal { command: c, .. } => match c {
             PrincipalCmd::Create {
                 name,
                 robot,
@@ -249,7 +417,7 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 format!("principal {name}"),
             )?,
         },
-        Command::Key(c) => match c {
+        AdminCommand::Key { command: c, .. } => match c {
             KeyCmd::Create { principal } => print_key(
                 &auth
                     .create_access_key(&principal)
@@ -290,7 +458,7 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 println!("{password}");
             }
         },
-        Command::Policy(c) => match c {
+        AdminCommand::Policy { command: c, .. } => match c {
             PolicyCmd::Attach {
                 principal,
                 name,
@@ -314,7 +482,7 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 }
             }
         },
-        Command::RepositoryPolicy(c) => match c {
+        AdminCommand::RepositoryPolicy { command: c, .. } => match c {
             RepositoryPolicyCmd::Set { repository, file } => {
                 let name = repo(&repository)?;
                 auth.put_resource_policy(Some(&name), &read_input(&file)?)
@@ -340,7 +508,7 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 format!("policy on repository {repository}"),
             )?,
         },
-        Command::RegistryPolicy(c) => match c {
+        AdminCommand::RegistryPolicy { command: c, .. } => match c {
             RegistryPolicyCmd::Set { file } => auth
                 .put_resource_policy(None, &read_input(&file)?)
                 .await
@@ -361,13 +529,39 @@ async fn admin(config: &Config, command: Command) -> Result<(), String> {
                 "registry policy".into(),
             )?,
         },
-        Command::Token(TokenCmd::Revoke { principal }) => {
+        AdminCommand::Token {
+            command: TokenCmd::Revoke { principal },
+            ..
+        } => {
             let n = store.revoke_refresh_tokens(&principal).await.map_err(e)?;
             println!("revoked {n} refresh token(s) of {principal}");
         }
-        _ => unreachable!("not an administration command"),
+        AdminCommand::Auth {
+            command: AuthCmd::Unblock { address, user },
+            ..
+        } => {
+            let target = match (address, user) {
+                (Some(ip), None) => berth::auth::Unblock::Address(ip),
+                (None, Some(name)) => berth::auth::Unblock::User(name),
+                _ => return Err("give exactly one of --address and --user".into()),
+            };
+            let shown = target.to_string();
+            auth.unblock(target).await.map_err(|e| e.to_string())?;
+            println!("unblocked {shown}; running servers apply it within a second");
+        }
     }
     Ok(())
+}
+
+/// The URL `berth healthcheck` checks by default: /readyz on the listen address, through
+/// loopback when the server listens on every address.
+fn readyz_url(listen: SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}/readyz", SocketAddr::new(ip, listen.port()))
 }
 
 /// A plain HTTP/1.1 GET (no TLS: the check runs inside the container, against loopback).
@@ -380,12 +574,18 @@ fn healthcheck(url: &str) -> Result<(), String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(hostport)
-        .map_err(|e| format!("{hostport}: {e}"))?
+    // No port: HTTP's.
+    let target = match hostport.rsplit_once(':') {
+        Some((_, port)) if !port.contains(']') => hostport.to_string(),
+        _ => format!("{hostport}:80"),
+    };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(target.as_str())
+        .map_err(|e| format!("cannot resolve {hostport}: {e}"))?
         .next()
-        .ok_or("no address")?;
+        .ok_or_else(|| format!("{hostport} has no address"))?;
     let timeout = std::time::Duration::from_secs(5);
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     s.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     write!(
@@ -403,10 +603,23 @@ fn healthcheck(url: &str) -> Result<(), String> {
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// The log filter in effect: `RUST_LOG` when set, else `log.filter` (checked with the rest of
+/// the configuration).
+fn log_filter(config: &Config) -> Result<tracing_subscriber::EnvFilter, String> {
+    let filter = match std::env::var_os("RUST_LOG") {
+        Some(v) if !v.is_empty() => {
+            let v = v
+                .into_string()
+                .map_err(|_| "RUST_LOG: the value is not UTF-8".to_string())?;
+            berth::config::check_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}"))?;
+            v
+        }
+        _ => config.log.filter.clone(),
+    };
+    tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("{filter:?}: {e}"))
+}
+
+fn init_logging(config: &Config, filter: tracing_subscriber::EnvFilter) {
     // Colours only on a terminal: container logs and files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let fmt = tracing_subscriber::fmt().with_env_filter(filter);
@@ -432,92 +645,132 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
-        Ok(c) => c,
+/// Exit status of a configuration that cannot be used.
+const CONFIG_ERROR: u8 = 2;
+
+/// Load the configuration; a bad one is reported here (exit status 2).
+fn load_config(
+    file: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> Result<(Config, Vec<String>), ExitCode> {
+    match Config::load(file, overrides) {
+        Ok(c) => {
+            let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+            Ok((c, berth::config::unknown_variables(names)))
+        }
         Err(e) => {
             eprintln!("berth: configuration error: {e}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(CONFIG_ERROR))
         }
-    };
-    let command = cli.command.unwrap_or(Command::Serve {
-        listen: None,
-        data_dir: None,
-    });
-    let (listen, data_dir) = match command {
-        Command::Serve { listen, data_dir } => (listen, data_dir),
-        Command::Healthcheck { url } => {
-            return match healthcheck(&url) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("berth: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Command::GenerateKey => {
-            return match berth::auth::crypto::ServerKey::generate_encoded() {
-                Ok(k) => {
-                    println!("{k}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("berth: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        c @ (Command::Principal(_)
-        | Command::Key(_)
-        | Command::Policy(_)
-        | Command::RepositoryPolicy(_)
-        | Command::RegistryPolicy(_)
-        | Command::Token(_)) => {
-            return match admin(&config, c).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("berth: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Command::Migrate => {
-            init_logging(&config);
-            return match berth::open_metadata(&config).await {
-                Ok(_) => {
-                    tracing::info!(backend = ?config.metadata.backend, "metadata schema is up to date");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("berth: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-    };
-    if let Some(l) = listen {
-        config.listen = l;
     }
-    if let Some(d) = data_dir {
-        config.data_dir = d;
+}
+
+/// Load the configuration and start logging (for the commands that log).
+fn load_config_and_log(
+    file: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> Result<Config, ExitCode> {
+    let (config, warnings) = load_config(file, overrides)?;
+    let filter = log_filter(&config).map_err(|e| {
+        eprintln!("berth: configuration error: {e}");
+        ExitCode::from(CONFIG_ERROR)
+    })?;
+    init_logging(&config, filter);
+    for w in warnings {
+        tracing::warn!("{w}");
     }
-    init_logging(&config);
-    let mut app = match berth::Application::build(&config).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("berth: {e}");
-            return ExitCode::FAILURE;
+    Ok(config)
+}
+
+fn failed(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("berth: {e}");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = match Cli::parse().command {
+        Some(c) => c,
+        // `berth` alone is `berth serve`, with its defaults and BERTH_CONFIG.
+        None => match Cli::parse_from(["berth", "serve"]).command {
+            Some(c) => c,
+            None => unreachable!("`serve` parses as a command"),
+        },
+    };
+    let result = match command {
+        Command::GenerateKey => generate_key(),
+        Command::Healthcheck {
+            config,
+            listen,
+            url,
+        } => check_health(config, listen, url),
+        Command::Migrate { store } => migrate(&store).await,
+        Command::Serve { store, listen } => serve(&store, listen).await,
+        Command::Admin(command) => run_admin(command).await,
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+fn generate_key() -> Result<ExitCode, ExitCode> {
+    let k = berth::auth::crypto::ServerKey::generate_encoded().map_err(failed)?;
+    println!("{k}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_health(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    url: Option<String>,
+) -> Result<ExitCode, ExitCode> {
+    let url = match url {
+        Some(url) => url,
+        None => {
+            let overrides = Overrides {
+                listen,
+                data_dir: None,
+            };
+            let (config, warnings) = load_config(config.as_deref(), &overrides)?;
+            for w in warnings {
+                eprintln!("berth: warning: {w}");
+            }
+            readyz_url(config.listen)
         }
     };
+    healthcheck(&url).map_err(|e| failed(format!("healthcheck of {url} failed: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(store: &StoreArgs) -> Result<ExitCode, ExitCode> {
+    let config = load_config_and_log(store.config.as_deref(), &store.overrides())?;
+    berth::open_metadata(&config).await.map_err(failed)?;
+    tracing::info!(backend = ?config.metadata.backend, "metadata schema is up to date");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_admin(command: AdminCommand) -> Result<ExitCode, ExitCode> {
+    let store = command.store();
+    let (config, warnings) = load_config(store.config.as_deref(), &store.overrides())?;
+    for w in warnings {
+        eprintln!("berth: warning: {w}");
+    }
+    admin(&config, command).await.map_err(failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(store: &StoreArgs, listen: Option<String>) -> Result<ExitCode, ExitCode> {
+    let overrides = Overrides {
+        listen,
+        ..store.overrides()
+    };
+    let config = load_config_and_log(store.config.as_deref(), &overrides)?;
+    let mut app = berth::Application::build(&config).await.map_err(failed)?;
     if let Some(k) = app.take_bootstrap_credentials() {
         // Shown once, on standard output and not through the log (logs are shipped elsewhere).
         println!(
             "\nFirst start: created the administrator \"admin\" (also written, mode 0600, to {}):\n  \
              access key id:     {}\n  secret access key: {}\n\
              Log in with: docker login {} -u {}\n",
-            config.data_dir.join("admin-credentials").display(),
+            config.data_dir.join(berth::ADMIN_CREDENTIALS).display(),
             k.access_key_id,
             k.secret_access_key,
             app.local_addr(),
@@ -530,11 +783,6 @@ async fn main() -> ExitCode {
         storage = ?config.storage.backend,
         "berth is serving"
     );
-    match app.run(shutdown_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("berth: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    app.run(shutdown_signal()).await.map_err(failed)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -68,17 +68,27 @@ impl ServerKey {
 
     /// Read the key from `path`, creating it (mode 0600) if it does not exist yet.
     pub fn load_or_create(path: &Path) -> Result<ServerKey, KeyError> {
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => ServerKey::from_base64(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let encoded = ServerKey::generate_encoded()?;
-                write_private(path, format!("{encoded}\n").as_bytes())
-                    .map_err(|e| KeyError::File(shown, e))?;
-                ServerKey::from_base64(&encoded)
-            }
-            Err(e) => Err(KeyError::File(shown, e)),
+        match ServerKey::load(path)? {
+            Some(k) => Ok(k),
+            None => ServerKey::create(path),
         }
+    }
+
+    /// Read the key from `path`; `None` if there is no such file.
+    pub fn load(path: &Path) -> Result<Option<ServerKey>, KeyError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => ServerKey::from_base64(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(KeyError::File(path.display().to_string(), e)),
+        }
+    }
+
+    /// Make a new key and write it to `path` (mode 0600).
+    pub fn create(path: &Path) -> Result<ServerKey, KeyError> {
+        let encoded = ServerKey::generate_encoded()?;
+        write_private(path, format!("{encoded}\n").as_bytes())
+            .map_err(|e| KeyError::File(path.display().to_string(), e))?;
+        ServerKey::from_base64(&encoded)
     }
 
     /// Seal `plain`: a fresh 12-byte nonce, then the ciphertext and its tag. `label` binds the
@@ -205,5 +215,8 @@ mod tests {
         let b = ServerKey::load_or_create(&p).unwrap();
         let sealed = a.seal("x", b"y").unwrap();
         assert_eq!(b.open("x", &sealed).unwrap(), b"y");
+        let c = ServerKey::load(&p).unwrap().unwrap();
+        assert_eq!(c.open("x", &sealed).unwrap(), b"y");
+        assert!(ServerKey::load(&dir.path().join("none")).unwrap().is_none());
     }
 }

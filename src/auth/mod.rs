@@ -27,14 +27,18 @@ use crate::oci::RepositoryName;
 use base64::Engine as _;
 use crypto::ServerKey;
 use policy::{Policy, PolicyKind, PrincipalInfo};
+use ratelimit::{FailureLimiter, Key, Limit, Limits, Source};
 use scope::{Access, Scope, ScopeAction};
 use sha2::Digest as _;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use store::{AccessKeyRow, IdentityPolicyRow, IdentityStore, PrincipalKind, PrincipalRow};
+use store::{
+    AccessKeyRow, IdentityPolicyRow, IdentityStore, PrincipalKind, PrincipalRow, UnblockKind,
+    UnblockRow,
+};
 use subtle::ConstantTimeEq;
 use token::{Claims, SigningKey, TokenError};
 
@@ -149,6 +153,9 @@ impl Action {
             | Action::UploadLayerPart
             | Action::CompleteLayerUpload
             | Action::PutImage => &[Push],
+            // Creating a repository by pushing to it (create-on-push) rides on the push scope;
+            // the principal's policies must still allow ecr:CreateRepository.
+            Action::CreateRepository => &[Push],
             Action::BatchDeleteImage => &[Delete],
             // Control-plane actions: no registry token ever carries them.
             Action::GetAuthorizationToken
@@ -158,7 +165,6 @@ impl Action {
             | Action::PutRegistryPolicy
             | Action::GetRegistryPolicy
             | Action::DeleteRegistryPolicy
-            | Action::CreateRepository
             | Action::DeleteRepository
             | Action::TagResource
             | Action::UntagResource
@@ -351,6 +357,29 @@ pub enum AuthError {
     Policy(#[from] policy::PolicyError),
     #[error("{0}")]
     Invalid(String),
+    /// The server key is not the one the stored secrets were sealed with.
+    #[error("{0}")]
+    ServerKey(String),
+}
+
+/// What `berth auth unblock` lifts, on every server within a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unblock {
+    /// Every failure counted against a source address (an IPv6 address: its /64), under any
+    /// user name.
+    Address(IpAddr),
+    /// Every failure counted against a user name, from any source. A principal's name also
+    /// covers its access key ids, and an access key id its principal's name and other keys.
+    User(String),
+}
+
+impl fmt::Display for Unblock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unblock::Address(a) => write!(f, "address {a}"),
+            Unblock::User(u) => write!(f, "user {u}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -480,8 +509,81 @@ fn parse_stored(text: &str, kind: PolicyKind, what: &str) -> Arc<Policy> {
     }
 }
 
+/// Which stored secrets the server key opened while a snapshot was built.
+#[derive(Debug, Default)]
+struct Sealed {
+    access_keys: usize,
+    /// The ids of the access keys that did not open.
+    access_keys_closed: Vec<String>,
+    signing_keys: usize,
+    /// The kids of the token signing keys that did not open.
+    signing_keys_closed: Vec<String>,
+}
+
+impl Sealed {
+    /// Whether this is the registry's server key: it opens at least one stored access key or,
+    /// with none stored, at least one token signing key (nothing stored: any key is). One
+    /// opening is proof (AES-GCM does not open under another key), and one is enough: older
+    /// versions started with a wrong key wrote a signing key sealed under it, which must not
+    /// keep the right key out. Access keys decide first because they are what the operator
+    /// made; signing keys come and go by themselves.
+    fn key_fits(&self) -> bool {
+        if self.access_keys > 0 {
+            self.access_keys_closed.len() < self.access_keys
+        } else {
+            self.signing_keys == 0 || self.signing_keys_closed.len() < self.signing_keys
+        }
+    }
+
+    /// Why the server key does not fit (when it does not), and what to do.
+    fn wrong_key(&self, origin: &str, file_hint: Option<&std::path::Path>) -> AuthError {
+        let (n, kind) = if self.access_keys > 0 {
+            (self.access_keys, "access key")
+        } else {
+            (self.signing_keys, "token signing key")
+        };
+        let what = if n == 1 {
+            format!("the {kind} stored in the database")
+        } else {
+            format!("any of the {n} {kind}s stored in the database")
+        };
+        let file = file_hint.map_or(String::new(), |p| {
+            format!(
+                " (the embedded deployment keeps it in {} when auth.server_key is unset)",
+                p.display()
+            )
+        });
+        AuthError::ServerKey(format!(
+            "wrong server key: {origin} does not open {what}, so it is not the key this \
+             registry's secrets are sealed with. Set auth.server_key \
+             (BERTH_AUTH__SERVER_KEY) to the key this registry was set up with{file}. \
+             Nothing was changed."
+        ))
+    }
+
+    /// Secrets that stay unusable under a key that fits otherwise (say, a signing key an
+    /// older version wrote under a wrong key): logged, left for rotation to delete.
+    fn log_closed(&self) {
+        for id in &self.access_keys_closed {
+            tracing::error!(access_key = %id, error = %crypto::KeyError::Open, "cannot open an access key's secret; it will not authenticate");
+        }
+        for kid in &self.signing_keys_closed {
+            tracing::error!(kid = %kid, error = %crypto::KeyError::Open, "cannot open a token signing key; tokens it signed are refused");
+        }
+    }
+}
+
 impl Snapshot {
-    fn build(data: store::AuthData, key: &ServerKey, settings: &AuthSettings) -> Snapshot {
+    fn build(
+        data: store::AuthData,
+        key: &ServerKey,
+        settings: &AuthSettings,
+    ) -> (Snapshot, Sealed) {
+        let mut sealed = Sealed {
+            access_keys: data.keys.len(),
+            signing_keys: data.signing_keys.len(),
+            ..Sealed::default()
+        };
         let mut policies: HashMap<String, Vec<Arc<Policy>>> = HashMap::new();
         for p in &data.identity_policies {
             policies
@@ -498,8 +600,8 @@ impl Snapshot {
         for k in data.keys {
             let secret = match key.open("access-key", &k.secret) {
                 Ok(s) => String::from_utf8_lossy(&s).into_owned(),
-                Err(e) => {
-                    tracing::error!(access_key = %k.id, error = %e, "cannot open an access key's secret; it will not authenticate");
+                Err(_) => {
+                    sealed.access_keys_closed.push(k.id);
                     continue;
                 }
             };
@@ -554,21 +656,40 @@ impl Snapshot {
             .iter()
             .filter_map(|k| match key.open("signing-key", &k.secret) {
                 Ok(secret) => Some(SigningKey::new(k.kid.clone(), &secret, k.created_at)),
-                Err(e) => {
-                    tracing::error!(kid = %k.kid, error = %e, "cannot open a token signing key");
+                Err(_) => {
+                    sealed.signing_keys_closed.push(k.kid.clone());
                     None
                 }
             })
             .collect();
         signing.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.kid.cmp(&b.kid)));
-        Snapshot {
+        let snapshot = Snapshot {
             generation: data.generation,
             principals,
             keys,
             registry_policy,
             repository_policies,
             signing,
+        };
+        (snapshot, sealed)
+    }
+
+    /// The names an unblock of user `name` covers: the name, and its principal's name and
+    /// access key ids (whether it names a principal or one of its keys).
+    fn names_covered<'a>(&'a self, name: &'a str) -> Vec<&'a str> {
+        let principal = self
+            .keys
+            .get(name)
+            .map(|k| k.principal.as_str())
+            .unwrap_or(name);
+        let mut names = vec![name];
+        if let Some(p) = self.principals.get(principal) {
+            names.push(p.name.as_str());
+            names.extend(p.keys.iter().map(String::as_str));
         }
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 }
 
@@ -607,43 +728,118 @@ pub struct NewKey {
     pub secret_access_key: String,
 }
 
+/// What a credential claimed to be: what its failures count against, and what a refusal logs.
+#[derive(Debug, Clone, Copy)]
+struct Claim<'a> {
+    /// The kind of credential: "secret", "SigV4 signature", "login password", "bearer token"...
+    credential: &'static str,
+    /// The user name it claims before it is verified (an access key id or a principal name);
+    /// `None` for credentials this registry issued (tokens, login passwords).
+    user: Option<&'a str>,
+}
+
+impl<'a> Claim<'a> {
+    fn named(user: &'a str, credential: &'static str) -> Claim<'a> {
+        Claim {
+            credential,
+            user: Some(user),
+        }
+    }
+
+    fn issued(credential: &'static str) -> Claim<'a> {
+        Claim {
+            credential,
+            user: None,
+        }
+    }
+
+    /// The per-source-and-name key of this claim from `src`.
+    fn source_key(&self, src: Source) -> Key {
+        Key::SourceName(src, self.user.map(ratelimit::name_key))
+    }
+}
+
 pub struct Auth {
     settings: AuthSettings,
     store: Arc<dyn IdentityStore>,
     key: ServerKey,
     snapshot: RwLock<Arc<Snapshot>>,
-    limiter: ratelimit::FailureLimiter,
+    limiter: FailureLimiter,
+    /// The unblock requests this server has applied (of those still stored).
+    unblocks_applied: Mutex<HashSet<i64>>,
     verified: Mutex<HashMap<String, Arc<VerifiedToken>>>,
 }
 
+/// Unblock requests are kept at least this long (milliseconds): past any lockout they could
+/// lift, and past any reload a server can have missed.
+const UNBLOCK_KEEP_MS: i64 = 24 * 3600 * 1000;
+
 impl Auth {
-    /// Load the server key and the identity tables. Does not write anything.
+    /// Load the server key and the identity tables, and check that the key opens the stored
+    /// secrets: with a wrong key this fails, before anything is written (the embedded
+    /// deployment's key file is created only for a database that holds no secret yet).
     pub async fn open(config: &Config, store: Arc<dyn IdentityStore>) -> Result<Auth, AuthError> {
         let settings = AuthSettings::from_config(config)?;
-        let key =
-            match &config.auth.server_key {
-                Some(k) => ServerKey::from_base64(&k.0)?,
-                None => match config.metadata.backend {
-                    crate::config::MetadataBackend::Sqlite => {
-                        ServerKey::load_or_create(&config.data_dir.join("server.key"))?
-                    }
-                    crate::config::MetadataBackend::Postgres => return Err(AuthError::Config(
-                        "auth.server_key (BERTH_AUTH__SERVER_KEY) is required with PostgreSQL: \
-                         every replica must share it; `berth generate-key` makes one"
-                            .into(),
-                    )),
-                },
-            };
         let data = store.load().await?;
-        let snapshot = Snapshot::build(data, &key, &settings);
+        let (key, origin) = Self::server_key(config, &data)?;
+        let applied = data.unblocks.iter().map(|u| u.id).collect();
+        let (snapshot, sealed) = Snapshot::build(data, &key, &settings);
+        if !sealed.key_fits() {
+            let file = (config.metadata.backend == crate::config::MetadataBackend::Sqlite)
+                .then(|| config.data_dir.join("server.key"));
+            return Err(sealed.wrong_key(&origin, file.as_deref()));
+        }
+        sealed.log_closed();
         Ok(Auth {
-            limiter: ratelimit::FailureLimiter::new(settings.max_failures, settings.failure_window),
+            limiter: FailureLimiter::new(
+                Limits::from_max(settings.max_failures),
+                settings.failure_window,
+            ),
             settings,
             store,
             key,
             snapshot: RwLock::new(Arc::new(snapshot)),
+            unblocks_applied: Mutex::new(applied),
             verified: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The server key, and where it came from (for messages). The embedded deployment makes
+    /// `data_dir/server.key` on first start, but never for a database that already holds
+    /// secrets: those were sealed under a key that is missing, not one to make up.
+    fn server_key(
+        config: &Config,
+        data: &store::AuthData,
+    ) -> Result<(ServerKey, String), AuthError> {
+        if let Some(k) = &config.auth.server_key {
+            return Ok((
+                ServerKey::from_base64(&k.0)?,
+                "the server key in auth.server_key (BERTH_AUTH__SERVER_KEY)".into(),
+            ));
+        }
+        if config.metadata.backend == crate::config::MetadataBackend::Postgres {
+            return Err(AuthError::Config(
+                "auth.server_key (BERTH_AUTH__SERVER_KEY) is required with PostgreSQL: \
+                 every replica must share it; `berth generate-key` makes one"
+                    .into(),
+            ));
+        }
+        let path = config.data_dir.join("server.key");
+        let origin = format!("the server key in {}", path.display());
+        if let Some(k) = ServerKey::load(&path)? {
+            return Ok((k, origin));
+        }
+        let stored = data.keys.len() + data.signing_keys.len();
+        if stored > 0 {
+            return Err(AuthError::ServerKey(format!(
+                "missing server key: {} does not exist, but the database holds {stored} secrets \
+                 sealed under a server key. Restore that file from a backup, or set \
+                 auth.server_key (BERTH_AUTH__SERVER_KEY) to the key this registry was set up \
+                 with. Nothing was changed.",
+                path.display()
+            )));
+        }
+        Ok((ServerKey::create(&path)?, origin))
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -675,11 +871,66 @@ impl Auth {
         Ok(true)
     }
 
-    /// Reload the identity tables now.
+    /// Reload the identity tables now, and apply the unblock requests not applied yet.
     pub async fn reload(&self) -> Result<(), MetaError> {
-        let data = self.store.load().await?;
-        let snapshot = Arc::new(Snapshot::build(data, &self.key, &self.settings));
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
+        let mut data = self.store.load().await?;
+        let unblocks = std::mem::take(&mut data.unblocks);
+        let (snapshot, sealed) = Snapshot::build(data, &self.key, &self.settings);
+        sealed.log_closed();
+        let snapshot = Arc::new(snapshot);
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot.clone();
+        self.apply_unblocks(&unblocks, &snapshot);
+        Ok(())
+    }
+
+    /// Forget the failures each new unblock request covers.
+    fn apply_unblocks(&self, rows: &[UnblockRow], snap: &Snapshot) {
+        let mut applied = self
+            .unblocks_applied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for row in rows.iter().filter(|r| !applied.contains(&r.id)) {
+            let cleared = match row.kind {
+                UnblockKind::Address => match row.target.parse::<IpAddr>() {
+                    Ok(ip) => self.limiter.unblock_source(Source::of(ip)),
+                    Err(_) => {
+                        tracing::warn!(unblock = %row.target, "an unblock names no IP address; ignored");
+                        0
+                    }
+                },
+                UnblockKind::User => self.limiter.unblock_names(&snap.names_covered(&row.target)),
+            };
+            tracing::info!(kind = row.kind.as_str(), unblock = %row.target, cleared, "applied an unblock of failed authentications");
+        }
+        // Forget ids below the oldest still stored (deleted: ids are never reused), but not
+        // newer ones a concurrent, older load may not have seen.
+        applied.extend(rows.iter().map(|r| r.id));
+        if let Some(oldest) = rows.iter().map(|r| r.id).min() {
+            applied.retain(|id| *id >= oldest);
+        }
+    }
+
+    /// Lift lockouts of an address or a user name on every server (within a second: each
+    /// applies the request on its next reload), and forget the failures that led to them.
+    /// For `berth auth unblock`; works on the database, with or without servers running.
+    pub async fn unblock(&self, target: Unblock) -> Result<(), AuthError> {
+        let (kind, text) = match &target {
+            Unblock::Address(ip) => (UnblockKind::Address, ip.to_string()),
+            Unblock::User(u) => {
+                if u.is_empty() || u.len() > 256 || u.chars().any(char::is_control) {
+                    return Err(AuthError::Invalid(format!(
+                        "{u:?} is not a user name (an access key id or principal name)"
+                    )));
+                }
+                (UnblockKind::User, u.clone())
+            }
+        };
+        let now_ms = now_secs() * 1000;
+        let window_ms = i64::try_from(self.settings.failure_window.as_millis()).unwrap_or(i64::MAX);
+        let keep_ms = window_ms.max(UNBLOCK_KEEP_MS);
+        self.store
+            .add_unblock(kind, &text, now_ms, now_ms.saturating_sub(keep_ms))
+            .await?;
         Ok(())
     }
 
@@ -968,43 +1219,108 @@ impl Auth {
     ) -> Result<Caller, AuthFailure> {
         match creds {
             Credentials::None => Ok(Caller::anonymous(source)),
-            Credentials::Malformed => Err(AuthFailure::Invalid(
-                "the Authorization header is not valid Basic or Bearer credentials",
+            Credentials::Malformed => Err(self.refuse(
+                source,
+                Claim::issued("Authorization header"),
+                AuthFailure::Invalid(
+                    "the Authorization header is not valid Basic or Bearer credentials",
+                ),
+                None,
             )),
             Credentials::Basic { user, password } => self.basic(user, password, source),
             Credentials::Bearer(token) => self.bearer(token, source),
         }
     }
 
-    /// The limiter keys of a source and a claimed user. Built only when needed: on the hot
-    /// path (no recent failures anywhere) checking the limits allocates nothing.
-    fn limiter_keys(source: Option<IpAddr>, user: Option<&str>) -> Vec<String> {
-        let mut keys = Vec::with_capacity(2);
-        if let Some(ip) = source {
-            keys.push(format!("ip:{ip}"));
-        }
-        if let Some(u) = user {
-            keys.push(format!("user:{}", u.chars().take(128).collect::<String>()));
-        }
-        keys
-    }
-
-    fn check_limits(&self, source: Option<IpAddr>, user: Option<&str>) -> Result<(), AuthFailure> {
+    /// Refuse a source that is over a limit for this claim, before its credentials are
+    /// checked. Never the per-name limit: the right secret must always get in from a source
+    /// that is not locked out. While nothing has failed anywhere, this takes no lock and
+    /// allocates nothing.
+    fn check_limits(&self, source: Option<IpAddr>, claim: Claim<'_>) -> Result<(), AuthFailure> {
         if self.limiter.is_idle() {
             return Ok(());
         }
-        let keys = Self::limiter_keys(source, user);
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        match self.limiter.blocked(&refs, Instant::now()) {
-            Some(d) => Err(AuthFailure::RateLimited(d)),
+        let Some(src) = source.map(Source::of) else {
+            return Ok(());
+        };
+        let keys = [Key::Source(src), claim.source_key(src)];
+        match self.limiter.blocked(&keys, Instant::now()) {
+            Some((limit, left)) => {
+                Err(self.refuse(source, claim, AuthFailure::RateLimited(left), Some(limit)))
+            }
             None => Ok(()),
         }
     }
 
-    fn record_failure(&self, source: Option<IpAddr>, user: Option<&str>) {
-        let keys = Self::limiter_keys(source, user);
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.limiter.fail(&refs, Instant::now());
+    /// Count a wrong credential against its source, its source and name, and its name; if
+    /// the name was already over its limit (many sources guessing it), that limit and when
+    /// it ends.
+    fn count_failure(&self, source: Option<IpAddr>, claim: Claim<'_>) -> Option<(Limit, Duration)> {
+        let now = Instant::now();
+        let name = claim.user.map(|u| Key::Name(ratelimit::name_key(u)));
+        let guessed = name
+            .as_ref()
+            .and_then(|k| self.limiter.blocked(std::slice::from_ref(k), now));
+        let mut keys = Vec::with_capacity(3);
+        if let Some(src) = source.map(Source::of) {
+            keys.push(Key::Source(src));
+            keys.push(claim.source_key(src));
+        }
+        keys.extend(name);
+        self.limiter.fail(&keys, now);
+        guessed
+    }
+
+    /// A wrong credential: counted, logged, and answered `failure`, or `429` when its name
+    /// is over the per-name limit.
+    fn fail(&self, source: Option<IpAddr>, claim: Claim<'_>, failure: AuthFailure) -> AuthFailure {
+        match self.count_failure(source, claim) {
+            Some((limit, left)) => {
+                self.log_refusal(source, claim, &failure, Some(limit), Some(left));
+                AuthFailure::RateLimited(left)
+            }
+            None => self.refuse(source, claim, failure, None),
+        }
+    }
+
+    /// Log a refusal that counts as no failure (a lockout, an expired token, a disabled
+    /// principal's token), and return it.
+    fn refuse(
+        &self,
+        source: Option<IpAddr>,
+        claim: Claim<'_>,
+        failure: AuthFailure,
+        limit: Option<Limit>,
+    ) -> AuthFailure {
+        let left = match failure {
+            AuthFailure::RateLimited(d) => Some(d),
+            _ => None,
+        };
+        self.log_refusal(source, claim, &failure, limit, left);
+        failure
+    }
+
+    /// Every refused authentication is logged here, at `warn`: the name claimed (never a
+    /// secret or a token), the source, why, and for a lockout the limit and its end.
+    fn log_refusal(
+        &self,
+        source: Option<IpAddr>,
+        claim: Claim<'_>,
+        reason: &AuthFailure,
+        limit: Option<Limit>,
+        left: Option<Duration>,
+    ) {
+        let user = claim.user.map(ratelimit::name_key);
+        let source = source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        tracing::warn!(
+            user = user.as_deref(),
+            credential = claim.credential,
+            source = %source,
+            reason = reason.to_string().as_str(),
+            limit = limit.map(Limit::as_str),
+            retry_after_secs = left.map(|d| d.as_secs_f64().ceil() as u64),
+            "authentication refused"
+        );
     }
 
     /// Username and password: an access key id and its secret, a principal's name and one of
@@ -1015,19 +1331,24 @@ impl Auth {
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<Caller, AuthFailure> {
-        // Login passwords cannot be guessed, and a lockout of the shared user name `AWS`
-        // would lock everyone out: those count against the source only.
-        let limited_user = (user != "AWS").then_some(user);
-        self.check_limits(source, limited_user)?;
-        let result = if user == "AWS" {
+        // Login passwords cannot be guessed, and a limit on the shared user name `AWS` would
+        // let anyone lock every ECR-style login out: those count against the source only.
+        let login_password = user == "AWS";
+        let claim = if login_password {
+            Claim::issued("login password")
+        } else {
+            Claim::named(user, "secret")
+        };
+        self.check_limits(source, claim)?;
+        let result = if login_password {
             self.login_password(password, source)
         } else {
             self.access_key_login(user, password, source)
         };
-        if let Err(AuthFailure::Invalid(_) | AuthFailure::Expired) = &result {
-            self.record_failure(source, limited_user);
-        }
-        result
+        result.map_err(|f| match f {
+            AuthFailure::Invalid(_) | AuthFailure::Expired => self.fail(source, claim, f),
+            other => self.refuse(source, claim, other, None),
+        })
     }
 
     fn access_key_login(
@@ -1078,7 +1399,8 @@ impl Auth {
         access_key_id: &str,
         source: Option<IpAddr>,
     ) -> Result<(Caller, String), AuthFailure> {
-        self.check_limits(source, Some(access_key_id))?;
+        let claim = Claim::named(access_key_id, "SigV4 signature");
+        self.check_limits(source, claim)?;
         let snap = self.snapshot();
         let found = snap.keys.get(access_key_id).and_then(|k| {
             let p = snap.principals.get(&k.principal)?;
@@ -1096,18 +1418,25 @@ impl Auth {
                 },
                 secret,
             )),
-            None => {
-                self.record_failure(source, Some(access_key_id));
-                Err(AuthFailure::Invalid(
-                    "The security token included in the request is invalid.",
-                ))
-            }
+            None => Err(self.fail(
+                source,
+                claim,
+                AuthFailure::Invalid("no active access key has this id"),
+            )),
         }
     }
 
-    /// A SigV4 signature did not verify: count it.
+    /// A SigV4 signature did not verify: count and log it (the ECR API answers it).
     pub fn signature_failed(&self, access_key_id: &str, source: Option<IpAddr>) {
-        self.record_failure(source, Some(access_key_id));
+        let claim = Claim::named(access_key_id, "SigV4 signature");
+        let guessed = self.count_failure(source, claim);
+        self.log_refusal(
+            source,
+            claim,
+            &AuthFailure::Invalid("the signature does not match"),
+            guessed.map(|g| g.0),
+            guessed.map(|g| g.1),
+        );
     }
 
     fn login_password(
@@ -1178,9 +1507,10 @@ impl Auth {
         token: &str,
         audience: &str,
         source: Option<IpAddr>,
+        claim: Claim<'_>,
         invalid: &'static str,
     ) -> Result<token::Claims, AuthFailure> {
-        self.check_limits(source, None)?;
+        self.check_limits(source, claim)?;
         match token::verify(
             token,
             &self.snapshot().signing,
@@ -1188,15 +1518,15 @@ impl Auth {
             audience,
         ) {
             Ok(c) => Ok(c),
-            Err(TokenError::Expired) => Err(AuthFailure::Expired),
+            Err(TokenError::Expired) => Err(self.refuse(source, claim, AuthFailure::Expired, None)),
             Err(TokenError::Invalid) => {
-                self.record_failure(source, None);
-                Err(AuthFailure::Invalid(invalid))
+                Err(self.fail(source, claim, AuthFailure::Invalid(invalid)))
             }
         }
     }
 
     fn bearer(&self, token: &str, source: Option<IpAddr>) -> Result<Caller, AuthFailure> {
+        let claim = Claim::issued("bearer token");
         let now = now_secs();
         let cached = self
             .verified
@@ -1206,12 +1536,13 @@ impl Auth {
             .cloned();
         let verified = match cached {
             Some(v) if v.claims.exp > now => v,
-            Some(_) => return Err(AuthFailure::Expired),
+            Some(_) => return Err(self.refuse(source, claim, AuthFailure::Expired, None)),
             None => {
                 let claims = self.verify_token(
                     token,
                     &self.settings.service,
                     source,
+                    claim,
                     "the bearer token is not valid",
                 )?;
                 let v = Arc::new(VerifiedToken {
@@ -1230,7 +1561,9 @@ impl Auth {
             }
         };
         let snap = self.snapshot();
-        let principal = self.live_principal(&snap, &verified.claims)?;
+        let principal = self
+            .live_principal(&snap, &verified.claims)
+            .map_err(|f| self.refuse(source, claim, f, None))?;
         Ok(Caller {
             principal,
             access_key: verified.claims.akid.clone(),
@@ -1450,21 +1783,26 @@ impl Auth {
         token: &str,
         source: Option<IpAddr>,
     ) -> Result<(Caller, RepositoryName, String), AuthFailure> {
+        let claim = Claim::issued("download URL");
+        const BAD: AuthFailure = AuthFailure::Invalid("the download URL is not valid");
         let claims = self.verify_token(
             token,
             token::DOWNLOAD_AUDIENCE,
             source,
+            claim,
             "the download URL is not valid",
         )?;
         let snap = self.snapshot();
         let (Some(blob), [access]) = (claims.blob.clone(), claims.access.as_slice()) else {
-            return Err(AuthFailure::Invalid("the download URL is not valid"));
+            return Err(self.refuse(source, claim, BAD, None));
         };
         let repository: RepositoryName = access
             .name
             .parse()
-            .map_err(|_| AuthFailure::Invalid("the download URL is not valid"))?;
-        let principal = self.live_principal(&snap, &claims)?;
+            .map_err(|_| self.refuse(source, claim, BAD, None))?;
+        let principal = self
+            .live_principal(&snap, &claims)
+            .map_err(|f| self.refuse(source, claim, f, None))?;
         let caller = Caller {
             principal,
             access_key: claims.akid.clone(),
@@ -1526,7 +1864,8 @@ impl Auth {
         token: &str,
         source: Option<IpAddr>,
     ) -> Result<Caller, AuthFailure> {
-        self.check_limits(source, None)?;
+        let claim = Claim::issued("refresh token");
+        self.check_limits(source, claim)?;
         const BAD: AuthFailure = AuthFailure::Invalid("the refresh token is not valid");
         let row = if token.len() > 512 {
             None
@@ -1534,24 +1873,27 @@ impl Auth {
             self.store
                 .find_refresh_token(&sha256_hex(token))
                 .await
-                .map_err(|_| AuthFailure::Unavailable)?
+                .map_err(|_| self.refuse(source, claim, AuthFailure::Unavailable, None))?
         };
         let Some(row) = row.filter(|r| !r.revoked && r.expires_at > now_secs()) else {
-            self.record_failure(source, None);
-            return Err(BAD);
+            return Err(self.fail(source, claim, BAD));
         };
         let snap = self.snapshot();
-        let p = snap.principals.get(&row.principal).ok_or(BAD)?;
+        let refused = |f| self.refuse(source, claim, f, None);
+        let p = snap
+            .principals
+            .get(&row.principal)
+            .ok_or_else(|| refused(BAD))?;
         if p.disabled {
-            return Err(AuthFailure::Invalid("the principal is disabled"));
+            return Err(refused(AuthFailure::Invalid("the principal is disabled")));
         }
         if let Some(akid) = &row.access_key {
             match snap.keys.get(akid) {
                 Some(k) if !k.disabled => {}
                 _ => {
-                    return Err(AuthFailure::Invalid(
+                    return Err(refused(AuthFailure::Invalid(
                         "the access key behind this token is disabled or deleted",
-                    ))
+                    )))
                 }
             }
         }
@@ -1598,6 +1940,113 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::metadata::sqlite::SqliteStore::open_temp(dir.path()).await;
         suite::run(&store).await;
+    }
+
+    /// A server's and an administration command's view of one SQLite database.
+    async fn two_auths(dir: &std::path::Path, key: &str) -> (Config, Auth, Auth) {
+        let store: Arc<dyn IdentityStore> =
+            Arc::new(crate::metadata::sqlite::SqliteStore::open_temp(dir).await);
+        let mut config = Config {
+            data_dir: dir.to_owned(),
+            ..Config::default()
+        };
+        config.auth.max_failures = 2;
+        config.auth.server_key = Some(crate::config::Secret(key.to_owned()));
+        let server = Auth::open(&config, store.clone()).await.unwrap();
+        let cli = Auth::open(&config, store).await.unwrap();
+        (config, server, cli)
+    }
+
+    #[tokio::test]
+    async fn unblocks_reach_a_running_server_through_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, server, cli) = two_auths(dir.path(), &ServerKey::generate_encoded().unwrap()).await;
+        cli.create_principal("alice", PrincipalKind::User)
+            .await
+            .unwrap();
+        let key = cli.create_access_key("alice").await.unwrap();
+        assert!(server.refresh().await.unwrap());
+        let (id, secret) = (key.access_key_id.as_str(), key.secret_access_key.as_str());
+        let a: IpAddr = "10.0.0.2".parse().unwrap();
+        let b: IpAddr = "10.0.0.3".parse().unwrap();
+        let limited =
+            |r: Result<Caller, AuthFailure>| matches!(r, Err(AuthFailure::RateLimited(_)));
+        for ip in [a, b] {
+            for _ in 0..2 {
+                assert!(matches!(
+                    server.basic(id, "wrong", Some(ip)),
+                    Err(AuthFailure::Invalid(_))
+                ));
+            }
+            assert!(limited(server.basic(id, secret, Some(ip))));
+        }
+        // Another address is not locked out.
+        assert!(server
+            .basic(id, secret, Some("10.0.0.9".parse().unwrap()))
+            .is_ok());
+
+        cli.unblock(Unblock::Address(a)).await.unwrap();
+        assert!(server.refresh().await.unwrap());
+        assert!(server.basic(id, secret, Some(a)).is_ok());
+        assert!(
+            limited(server.basic(id, secret, Some(b))),
+            "only that address"
+        );
+
+        // A principal's name covers its access keys.
+        cli.unblock(Unblock::User("alice".into())).await.unwrap();
+        assert!(server.refresh().await.unwrap());
+        assert!(server.basic(id, secret, Some(b)).is_ok());
+
+        // Each unblock applies once: failures after it count, also across later reloads.
+        for _ in 0..2 {
+            let _ = server.basic(id, "wrong", Some(a));
+        }
+        server.reload().await.unwrap();
+        assert!(limited(server.basic(id, secret, Some(a))));
+        assert!(matches!(
+            cli.unblock(Unblock::User(String::new())).await,
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_server_key_does_not_open_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let right = ServerKey::generate_encoded().unwrap();
+        let (mut config, server, _) = two_auths(dir.path(), &right).await;
+        server.rotate_keys().await.unwrap();
+        assert!(server.bootstrap().await.unwrap().is_some());
+        let store = server.store().clone();
+        let before = store.load().await.unwrap();
+
+        config.auth.server_key = Some(crate::config::Secret(
+            ServerKey::generate_encoded().unwrap(),
+        ));
+        let err = Auth::open(&config, store.clone()).await.err().unwrap();
+        assert!(matches!(err, AuthError::ServerKey(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("BERTH_AUTH__SERVER_KEY") && text.contains("Nothing was changed"));
+        assert_eq!(store.load().await.unwrap().generation, before.generation);
+
+        // A signing key sealed under another key (as older versions wrote) keeps nobody out.
+        let other = ServerKey::from_base64(&ServerKey::generate_encoded().unwrap()).unwrap();
+        store
+            .add_signing_key(&store::SigningKeyRow {
+                kid: "old-bug".into(),
+                secret: other.seal("signing-key", b"0123456789abcdef").unwrap(),
+                created_at: now_secs() * 1000 + 1,
+            })
+            .await
+            .unwrap();
+        config.auth.server_key = Some(crate::config::Secret(right));
+        let auth = Auth::open(&config, store.clone()).await.unwrap();
+        let (password, _) = auth.login_password_for_key(&before.keys[0].id).unwrap();
+        assert!(auth.basic("AWS", &password, None).is_ok());
+
+        // Nothing stored yet: any key will do.
+        let fresh = tempfile::tempdir().unwrap();
+        two_auths(fresh.path(), &ServerKey::generate_encoded().unwrap()).await;
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! PostgreSQL). Servers do not query these tables per request: they load them whole into
 //! memory ([`AuthData`]) and reload when `auth_generation` moves, which triggers bump on every
 //! change, including changes made by `berth` subcommands in another process or on another
-//! replica.
+//! replica. Unblock requests (`berth auth unblock`) travel the same way: a row each server
+//! applies to its in-memory failure counts once.
 //!
 //! The SQL is the same for both databases, so one macro writes both implementations.
 
@@ -77,6 +78,42 @@ pub struct SigningKeyRow {
     pub created_at: i64,
 }
 
+/// A request (`berth auth unblock`) to forget failed authentications, applied by every
+/// server once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnblockRow {
+    /// Increasing, never reused.
+    pub id: i64,
+    pub kind: UnblockKind,
+    /// An IP address or a user name.
+    pub target: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnblockKind {
+    Address,
+    User,
+}
+
+impl UnblockKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnblockKind::Address => "address",
+            UnblockKind::User => "user",
+        }
+    }
+    fn parse(s: &str) -> MetaResult<Self> {
+        match s {
+            "address" => Ok(UnblockKind::Address),
+            "user" => Ok(UnblockKind::User),
+            other => Err(MetaError::Internal(format!(
+                "unknown unblock kind {other:?}"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RefreshRow {
     pub principal: String,
@@ -95,6 +132,8 @@ pub struct AuthData {
     /// `(scope, document)`: scope `""` is the registry policy.
     pub resource_policies: Vec<(String, String)>,
     pub signing_keys: Vec<SigningKeyRow>,
+    /// Unblock requests not yet expired, oldest first.
+    pub unblocks: Vec<UnblockRow>,
 }
 
 /// The registry policy's scope in `resource_policies`.
@@ -151,6 +190,16 @@ pub trait IdentityStore: Send + Sync {
     /// Revoke every refresh token of `principal`; the number revoked.
     async fn revoke_refresh_tokens(&self, principal: &str) -> MetaResult<u64>;
     async fn delete_expired_refresh_tokens(&self, now: i64) -> MetaResult<u64>;
+
+    /// Record an unblock request (servers apply it on their next reload) and delete those
+    /// created before `delete_before`, in one transaction.
+    async fn add_unblock(
+        &self,
+        kind: UnblockKind,
+        target: &str,
+        now: i64,
+        delete_before: i64,
+    ) -> MetaResult<()>;
 }
 
 fn principal_row<R: Row>(r: &R) -> MetaResult<PrincipalRow>
@@ -258,6 +307,22 @@ macro_rules! identity_store {
                         created_at: r.get(2),
                     })
                     .collect();
+                let unblocks = sqlx::query(
+                    "SELECT id, kind, target, created_at FROM auth_unblocks ORDER BY id",
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err($err)?
+                .iter()
+                .map(|r| {
+                    Ok(UnblockRow {
+                        id: r.get(0),
+                        kind: UnblockKind::parse(&r.get::<String, _>(1))?,
+                        target: r.get(2),
+                        created_at: r.get(3),
+                    })
+                })
+                .collect::<MetaResult<Vec<_>>>()?;
                 tx.commit().await.map_err($err)?;
                 Ok(AuthData {
                     generation,
@@ -266,6 +331,7 @@ macro_rules! identity_store {
                     identity_policies,
                     resource_policies,
                     signing_keys,
+                    unblocks,
                 })
             }
 
@@ -616,6 +682,32 @@ macro_rules! identity_store {
                     .await
                     .map_err($err)?
                     .rows_affected())
+            }
+
+            async fn add_unblock(
+                &self,
+                kind: UnblockKind,
+                target: &str,
+                now: i64,
+                delete_before: i64,
+            ) -> MetaResult<()> {
+                let mut tx = self.auth_pool().begin().await.map_err($err)?;
+                sqlx::query("DELETE FROM auth_unblocks WHERE created_at < $1")
+                    .bind(delete_before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($err)?;
+                sqlx::query(
+                    "INSERT INTO auth_unblocks (kind, target, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(kind.as_str())
+                .bind(target)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err($err)?;
+                tx.commit().await.map_err($err)?;
+                Ok(())
             }
         }
     };

@@ -11,7 +11,7 @@ use super::{bad_token, next_token, token_cursor, Ctx, EcrError, Result};
 use crate::auth::Action;
 use crate::metadata::{ImageRecord, StoredManifest};
 use crate::oci::{Digest, Reference, RepositoryName, Tag};
-use crate::registry::RegistryError;
+use crate::registry::{MissingRepository, RegistryError};
 use serde_json::{json, Map, Value};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -695,10 +695,18 @@ pub(super) async fn put_image(c: &Ctx<'_>) -> Result<Value> {
         Some(t) => Reference::Tag(t.clone()),
         None => Reference::Digest(digest.clone()),
     };
+    // The repository exists (checked above); one deleted meanwhile is not brought back.
     match c
         .st
         .registry
-        .put_manifest(&name, &reference, &[], media_type, bytes)
+        .put_manifest(
+            &name,
+            &reference,
+            &[],
+            media_type,
+            bytes,
+            MissingRepository::Refuse,
+        )
         .await
     {
         Ok(_) => {}

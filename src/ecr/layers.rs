@@ -9,7 +9,7 @@ use super::input::{list, serialization};
 use super::{Ctx, EcrError, Result};
 use crate::auth::Action;
 use crate::oci::{Algorithm, Digest, RepositoryName};
-use crate::registry::{ChunkRange, RegistryError};
+use crate::registry::{ChunkRange, MissingRepository, RegistryError};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
@@ -189,10 +189,11 @@ pub(super) async fn complete_layer_upload(c: &Ctx<'_>) -> Result<Value> {
         Err(RegistryError::BlobUnknown) => {}
         Err(e) => return Err(registry_error(c, &name, e)),
     }
+    // The repository exists (checked above); one deleted meanwhile is not brought back.
     match c
         .st
         .registry
-        .finish_upload(&name, id, &digest, None, None)
+        .finish_upload(&name, id, &digest, None, None, MissingRepository::Refuse)
         .await
     {
         Ok(_) => Ok(json!({

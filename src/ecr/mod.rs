@@ -303,6 +303,7 @@ fn authenticate(
             ),
         ));
     }
+    check_region(&auth, &st.auth.settings().region)?;
     if headers.contains_key("x-amz-security-token") {
         // This registry issues no temporary credentials.
         return Err(EcrError::new(
@@ -344,7 +345,26 @@ fn authenticate(
         }
     }
     caller.secure = crate::http::auth::forwarded_https(&st.auth, headers);
+    crate::http::access_log::record(&caller);
     Ok(caller)
+}
+
+/// A request signed for another region than the registry's (`--region`, `region_name`) is
+/// refused as AWS refuses one sent to the wrong regional endpoint, saying how to fix it:
+/// accepting it would hand back ARNs of a region the caller did not ask for.
+fn check_region(auth: &sigv4::Authorization, region: &str) -> Result<()> {
+    if auth.region == region {
+        return Ok(());
+    }
+    Err(EcrError::new(
+        "InvalidSignatureException",
+        format!(
+            "Credential should be scoped to a valid region, not '{}'. This registry's region \
+             is '{region}': sign requests for it (aws --region {region}, or the SDK's region), \
+             or serve another region with BERTH_REGISTRY__REGION.",
+            auth.region
+        ),
+    ))
 }
 
 /// A repository name as ECR constrains it, or `InvalidParameterException` naming `member`.

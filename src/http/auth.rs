@@ -72,6 +72,7 @@ pub fn authenticate(
     let presented = !matches!(creds, Credentials::None);
     let mut caller = auth.authenticate(&creds, source)?;
     caller.secure = forwarded_https(auth, h);
+    crate::http::access_log::record(&caller);
     Ok((caller, presented))
 }
 
@@ -94,7 +95,8 @@ pub fn scope_for(action: Action, resource: Resource<'_>) -> String {
                 Action::InitiateLayerUpload
                 | Action::UploadLayerPart
                 | Action::CompleteLayerUpload
-                | Action::PutImage => "pull,push",
+                | Action::PutImage
+                | Action::CreateRepository => "pull,push",
                 Action::BatchDeleteImage => "delete",
                 _ => "pull",
             };
@@ -124,15 +126,24 @@ impl Who<'_> {
 
     /// The decision, as the `/v2` error to answer when it is no.
     pub fn check(&self, action: Action, resource: Resource<'_>) -> Result<(), OciError> {
+        self.check_scoped(action, resource, &scope_for(action, resource))
+    }
+
+    /// `check`, with a challenge that asks for `scope`: every scope the request needs,
+    /// space-separated (a mount also reads its source: `repository:<from>:pull`).
+    pub fn check_scoped(
+        &self,
+        action: Action,
+        resource: Resource<'_>,
+        scope: &str,
+    ) -> Result<(), OciError> {
         match self.auth.authorize(&self.caller, action, resource) {
             Decision::Allow => Ok(()),
-            Decision::Deny(Denial::NoCredentials) => Err(self.challenge(
-                Some(&scope_for(action, resource)),
-                None,
-                "authentication required",
-            )),
+            Decision::Deny(Denial::NoCredentials) => {
+                Err(self.challenge(Some(scope), None, "authentication required"))
+            }
             Decision::Deny(Denial::InsufficientScope) => Err(self.challenge(
-                Some(&scope_for(action, resource)),
+                Some(scope),
                 Some("insufficient_scope"),
                 &format!("the token does not grant {action}"),
             )),

@@ -1,7 +1,9 @@
 //! HTTP surfaces. All share one listener: `/v2` (OCI distribution), `/token` (the Docker
 //! token service), `POST /` (the Amazon ECR API, `crate::ecr`) and the operational endpoints
-//! (`/healthz`, `/readyz`).
+//! (`/healthz`, `/readyz`). Every request on any of them gets one access log line
+//! (`access_log`) unless `log.access` is off.
 
+pub mod access_log;
 pub mod auth;
 pub mod distribution;
 pub mod token;
@@ -20,6 +22,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub auth: Arc<Auth>,
+    /// Whether to write the access log (`log.access`).
+    pub access_log: bool,
 }
 
 impl FromRef<AppState> for Arc<Registry> {
@@ -29,7 +33,8 @@ impl FromRef<AppState> for Arc<Registry> {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let access_log = state.access_log;
+    let app = Router::new()
         .route("/v2", any(distribution::base_any))
         .route("/v2/", any(distribution::base_any))
         .route("/v2/{*rest}", any(distribution::dispatch))
@@ -44,7 +49,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(state)
+        .with_state(state);
+    if access_log {
+        // Around the whole router, so that unmatched paths and refused methods are logged too.
+        app.layer(axum::middleware::from_fn(access_log::layer))
+    } else {
+        app
+    }
 }
 
 async fn ready(State(reg): State<Arc<Registry>>) -> impl IntoResponse {

@@ -114,6 +114,7 @@ async fn grant(
     refresh: Option<String>,
     want_refresh: bool,
 ) -> Response {
+    super::access_log::record(caller);
     let issued = match st.auth.issue_token(caller, scopes) {
         Ok(t) => t,
         Err(e) => return internal(e),

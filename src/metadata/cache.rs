@@ -234,14 +234,20 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     ) -> MetaResult<Option<BlobRecord>> {
         self.inner.repository_blob(repo, digest).await
     }
-    async fn link_blob(
+    async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> MetaResult<Vec<String>> {
+        self.inner.repositories_with_blob(digest, limit).await
+    }
+    async fn link_blob_with(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         now: i64,
+        missing: MissingRepository,
     ) -> MetaResult<()> {
-        self.inner.link_blob(repo, digest, size, now).await
+        self.inner
+            .link_blob_with(repo, digest, size, now, missing)
+            .await
     }
     async fn unlink_blob(
         &self,
@@ -273,7 +279,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     async fn mark_upload_verified(&self, id: &str, digest: &Digest) -> MetaResult<()> {
         self.inner.mark_upload_verified(id, digest).await
     }
-    async fn complete_upload(
+    async fn complete_upload_with(
         &self,
         id: &str,
         repo: &RepositoryName,
@@ -281,19 +287,24 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         size: u64,
         location: &str,
         now: i64,
+        missing: MissingRepository,
     ) -> MetaResult<String> {
         self.inner
-            .complete_upload(id, repo, digest, size, location, now)
+            .complete_upload_with(id, repo, digest, size, location, now, missing)
             .await
     }
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>> {
         self.inner.stale_uploads(before, limit).await
     }
 
-    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
+    async fn put_manifest_with(
+        &self,
+        m: NewManifest<'_>,
+        missing: MissingRepository,
+    ) -> Result<(), PutManifestError> {
         let repo = m.repository.as_str().to_owned();
         let tags: Vec<String> = m.tags.iter().map(|t| t.as_str().to_owned()).collect();
-        let r = self.inner.put_manifest(m).await;
+        let r = self.inner.put_manifest_with(m, missing).await;
         // Also after a failure: the outcome of a failed commit is unknown.
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         self.cache.invalidate(&repo, &tags, None);

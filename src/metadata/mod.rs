@@ -18,7 +18,23 @@ pub enum MetaError {
     Unavailable(String),
     #[error("metadata store error: {0}")]
     Internal(String),
+    /// A write that may not create its repository found it missing (see `MissingRepository`).
+    #[error("repository {0} does not exist")]
+    RepositoryUnknown(String),
 }
+
+/// What a push's write does when its repository does not exist: create it (create-on-push,
+/// once the caller may create it), or fail with `MetaError::RepositoryUnknown`. A push to an
+/// existing repository refuses, so a repository deleted while the push runs is not brought
+/// back by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingRepository {
+    Create,
+    Refuse,
+}
+
+/// Candidates `repositories_with_blob` looks at, at most (a mount without `from`).
+pub const MOUNT_CANDIDATES: u32 = 100;
 
 pub type MetaResult<T> = Result<T, MetaError>;
 
@@ -360,15 +376,30 @@ pub trait MetadataStore: Send + Sync + 'static {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> MetaResult<Option<BlobRecord>>;
+    /// Repositories that hold `digest`, sorted by name, at most `limit`.
+    async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> MetaResult<Vec<String>>;
     /// Record that `digest`, a blob already known to the registry (mounted from another
-    /// repository), belongs to the repository too, creating the repository on first use.
+    /// repository), belongs to the repository too; a missing repository is created or refused
+    /// as `missing` says.
+    async fn link_blob_with(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+        missing: MissingRepository,
+    ) -> MetaResult<()>;
+    /// `link_blob_with`, creating the repository on first use.
     async fn link_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         now: i64,
-    ) -> MetaResult<()>;
+    ) -> MetaResult<()> {
+        self.link_blob_with(repo, digest, size, now, MissingRepository::Create)
+            .await
+    }
     /// Remove a blob from a repository unless a manifest there still needs it.
     async fn unlink_blob(
         &self,
@@ -392,7 +423,20 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn mark_upload_verified(&self, id: &str, digest: &Digest) -> MetaResult<()>;
     /// Record the committed blob (stored at `location`), link it into the repository and
     /// forget the upload, in one transaction. When the blob was already known, its existing
-    /// location wins and is returned: the caller then deletes the bytes it stored.
+    /// location wins and is returned: the caller then deletes the bytes it stored. A missing
+    /// repository is created or refused as `missing` says (refused, nothing changes).
+    #[allow(clippy::too_many_arguments)]
+    async fn complete_upload_with(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        location: &str,
+        now: i64,
+        missing: MissingRepository,
+    ) -> MetaResult<String>;
+    /// `complete_upload_with`, creating the repository on first use.
     async fn complete_upload(
         &self,
         id: &str,
@@ -401,13 +445,33 @@ pub trait MetadataStore: Send + Sync + 'static {
         size: u64,
         location: &str,
         now: i64,
-    ) -> MetaResult<String>;
+    ) -> MetaResult<String> {
+        self.complete_upload_with(
+            id,
+            repo,
+            digest,
+            size,
+            location,
+            now,
+            MissingRepository::Create,
+        )
+        .await
+    }
     /// Uploads not touched since `before`.
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>>;
 
     /// Store a manifest and point `tags` at it, in one transaction, after checking that
-    /// everything it references is in the repository.
-    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError>;
+    /// everything it references is in the repository. A missing repository is created or
+    /// refused as `missing` says.
+    async fn put_manifest_with(
+        &self,
+        m: NewManifest<'_>,
+        missing: MissingRepository,
+    ) -> Result<(), PutManifestError>;
+    /// `put_manifest_with`, creating the repository on first use.
+    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
+        self.put_manifest_with(m, MissingRepository::Create).await
+    }
     async fn manifest_by_digest(
         &self,
         repo: &RepositoryName,

@@ -223,23 +223,25 @@ fn upload_row(r: UploadColumns) -> MetaResult<UploadRow> {
     })
 }
 
-/// The repository's id, creating the repository if needed. Race-free across replicas: when two
-/// create it at once, the second `INSERT` waits for the first to commit and does nothing, and
-/// the `SELECT` after it (a new statement, so a new snapshot) sees the winner's row.
+/// The repository's id, creating the repository if needed and `missing` allows it (`None`
+/// when it is missing and may not be created). Race-free across replicas: when two create it
+/// at once, the second `INSERT` waits for the first to commit and does nothing, and the
+/// `SELECT` after it (a new statement, so a new snapshot) sees the winner's row.
 async fn repo_id(
     conn: &mut PgConnection,
     repo: &RepositoryName,
     now: i64,
-) -> Result<i64, sqlx::Error> {
+    missing: MissingRepository,
+) -> Result<Option<i64>, sqlx::Error> {
     // Look first: the repository nearly always exists, and an INSERT that conflicts would still
     // burn an identity value.
     let find = "SELECT id FROM repositories WHERE name = $1";
-    if let Some(id) = sqlx::query_scalar(find)
+    let found = sqlx::query_scalar(find)
         .bind(repo.as_str())
         .fetch_optional(&mut *conn)
-        .await?
-    {
-        return Ok(id);
+        .await?;
+    if found.is_some() || missing == MissingRepository::Refuse {
+        return Ok(found);
     }
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO repositories (name, created_at) VALUES ($1, $2)
@@ -250,18 +252,23 @@ async fn repo_id(
     .fetch_optional(&mut *conn)
     .await?;
     match created {
-        Some(id) => Ok(id),
+        Some(id) => Ok(Some(id)),
         None => {
             sqlx::query_scalar(find)
                 .bind(repo.as_str())
-                .fetch_one(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await
         }
     }
 }
 
+fn repository_unknown(repo: &RepositoryName) -> MetaError {
+    MetaError::RepositoryUnknown(repo.to_string())
+}
+
 /// Record the blob if it is new (at `location`) and link it into the repository. A concurrent
 /// insert of the same blob or link makes the second writer wait for the first, then do nothing.
+/// False when the repository is missing and may not be created (nothing written).
 async fn link(
     conn: &mut PgConnection,
     repo: &RepositoryName,
@@ -269,8 +276,11 @@ async fn link(
     size: u64,
     location: Option<&str>,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    let id = repo_id(conn, repo, now).await?;
+    missing: MissingRepository,
+) -> Result<bool, sqlx::Error> {
+    let Some(id) = repo_id(conn, repo, now, missing).await? else {
+        return Ok(false);
+    };
     sqlx::query(
         "INSERT INTO blobs (digest, size, created_at, location) VALUES ($1, $2, $3, $4)
          ON CONFLICT (digest) DO NOTHING",
@@ -290,7 +300,7 @@ async fn link(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// What a manifest references, as digests in manifest order.
@@ -471,24 +481,27 @@ async fn repo_for_push(
     conn: &mut PgConnection,
     repo: &RepositoryName,
     now: i64,
-) -> Result<(i64, String, String), sqlx::Error> {
+    missing: MissingRepository,
+) -> Result<Option<(i64, String, String)>, sqlx::Error> {
     let found: Option<(i64, String, String)> = sqlx::query_as(
         "SELECT id, tag_mutability, mutability_exclusions FROM repositories WHERE name = $1",
     )
     .bind(repo.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(f) = found {
-        return Ok(f);
+    if found.is_some() {
+        return Ok(found);
     }
-    let id = repo_id(conn, repo, now).await?;
+    let Some(id) = repo_id(conn, repo, now, missing).await? else {
+        return Ok(None);
+    };
     let (mutability, exclusions): (String, String) = sqlx::query_as(
         "SELECT tag_mutability, mutability_exclusions FROM repositories WHERE id = $1",
     )
     .bind(id)
     .fetch_one(&mut *conn)
     .await?;
-    Ok((id, mutability, exclusions))
+    Ok(Some((id, mutability, exclusions)))
 }
 
 /// Why a manifest was refused (the transaction is rolled back).
@@ -648,10 +661,14 @@ impl PostgresStore {
         digest: &str,
         size: u64,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
+        missing: MissingRepository,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        link(&mut tx, repo, digest, size, None, now).await?;
-        tx.commit().await
+        if !link(&mut tx, repo, digest, size, None, now, missing).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn unlink_tx(
@@ -696,6 +713,7 @@ impl PostgresStore {
         Ok(DeleteOutcome::Deleted)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn complete_tx(
         &self,
         id: &str,
@@ -704,9 +722,12 @@ impl PostgresStore {
         size: u64,
         location: &str,
         now: i64,
-    ) -> Result<String, sqlx::Error> {
+        missing: MissingRepository,
+    ) -> Result<Option<String>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        link(&mut tx, repo, digest, size, Some(location), now).await?;
+        if !link(&mut tx, repo, digest, size, Some(location), now, missing).await? {
+            return Ok(None);
+        }
         // The blobs row is committed (ours or the first writer's, whose commit our INSERT waited
         // for) and key-share locked by our new link, so it cannot vanish before we commit.
         let kept: String =
@@ -719,12 +740,20 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(kept)
+        Ok(Some(kept))
     }
 
-    async fn put_manifest_tx(&self, m: &NewManifest<'_>) -> Result<Refusal, sqlx::Error> {
+    async fn put_manifest_tx(
+        &self,
+        m: &NewManifest<'_>,
+        missing: MissingRepository,
+    ) -> Result<Refusal, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let (id, mutability, exclusions) = repo_for_push(&mut tx, m.repository, m.now).await?;
+        let Some((id, mutability, exclusions)) =
+            repo_for_push(&mut tx, m.repository, m.now, missing).await?
+        else {
+            return Ok(Err(repository_unknown(m.repository).into()));
+        };
         let edges = Edges {
             blobs: m
                 .manifest
@@ -856,17 +885,35 @@ impl MetadataStore for PostgresStore {
         }))
     }
 
-    async fn link_blob(
+    async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> MetaResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+        )
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)
+    }
+
+    async fn link_blob_with(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         now: i64,
+        missing: MissingRepository,
     ) -> MetaResult<()> {
         let d = digest.to_string();
-        retrying(|| self.link_tx(repo, &d, size, now))
+        if retrying(|| self.link_tx(repo, &d, size, now, missing))
             .await
-            .map_err(err)
+            .map_err(err)?
+        {
+            Ok(())
+        } else {
+            Err(repository_unknown(repo))
+        }
     }
 
     async fn unlink_blob(
@@ -955,7 +1002,7 @@ impl MetadataStore for PostgresStore {
         Ok(())
     }
 
-    async fn complete_upload(
+    async fn complete_upload_with(
         &self,
         id: &str,
         repo: &RepositoryName,
@@ -963,11 +1010,13 @@ impl MetadataStore for PostgresStore {
         size: u64,
         location: &str,
         now: i64,
+        missing: MissingRepository,
     ) -> MetaResult<String> {
         let d = digest.to_string();
-        retrying(|| self.complete_tx(id, repo, &d, size, location, now))
+        retrying(|| self.complete_tx(id, repo, &d, size, location, now, missing))
             .await
-            .map_err(err)
+            .map_err(err)?
+            .ok_or_else(|| repository_unknown(repo))
     }
 
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>> {
@@ -981,8 +1030,14 @@ impl MetadataStore for PostgresStore {
         .map_err(err)
     }
 
-    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
-        retrying(|| self.put_manifest_tx(&m)).await.map_err(err)?
+    async fn put_manifest_with(
+        &self,
+        m: NewManifest<'_>,
+        missing: MissingRepository,
+    ) -> Result<(), PutManifestError> {
+        retrying(|| self.put_manifest_tx(&m, missing))
+            .await
+            .map_err(err)?
     }
 
     async fn manifest_by_digest(

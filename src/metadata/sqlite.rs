@@ -103,24 +103,35 @@ impl SqliteStore {
     }
 }
 
+/// The repository's id, creating the repository first when it is missing and `missing` allows;
+/// `None` when it is missing and may not be created.
 async fn repo_id(
     conn: &mut sqlx::SqliteConnection,
     repo: &RepositoryName,
     now: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
-    )
-    .bind(repo.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    missing: MissingRepository,
+) -> Result<Option<i64>, sqlx::Error> {
+    if missing == MissingRepository::Create {
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(repo.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
         .bind(repo.as_str())
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await
 }
 
+fn repository_unknown(repo: &RepositoryName) -> MetaError {
+    MetaError::RepositoryUnknown(repo.to_string())
+}
+
+/// Link the blob into the repository (recording the blob if new); false when the repository
+/// is missing and may not be created (nothing written).
 async fn link(
     conn: &mut sqlx::SqliteConnection,
     repo: &RepositoryName,
@@ -128,8 +139,11 @@ async fn link(
     size: u64,
     location: Option<&str>,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    let id = repo_id(conn, repo, now).await?;
+    missing: MissingRepository,
+) -> Result<bool, sqlx::Error> {
+    let Some(id) = repo_id(conn, repo, now, missing).await? else {
+        return Ok(false);
+    };
     let d = digest.to_string();
     sqlx::query("INSERT INTO blobs (digest, size, created_at, location) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO NOTHING")
         .bind(&d)
@@ -144,7 +158,7 @@ async fn link(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    Ok(true)
 }
 
 #[async_trait]
@@ -201,17 +215,33 @@ impl MetadataStore for SqliteStore {
         }))
     }
 
-    async fn link_blob(
+    async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> MetaResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             WHERE rb.digest = ? ORDER BY r.name LIMIT ?",
+        )
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)
+    }
+
+    async fn link_blob_with(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         now: i64,
+        missing: MissingRepository,
     ) -> MetaResult<()> {
         let mut tx = self.writer.begin().await.map_err(err)?;
-        link(&mut tx, repo, digest, size, None, now)
+        if !link(&mut tx, repo, digest, size, None, now, missing)
             .await
-            .map_err(err)?;
+            .map_err(err)?
+        {
+            return Err(repository_unknown(repo));
+        }
         tx.commit().await.map_err(err)
     }
 
@@ -335,7 +365,7 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
-    async fn complete_upload(
+    async fn complete_upload_with(
         &self,
         id: &str,
         repo: &RepositoryName,
@@ -343,11 +373,15 @@ impl MetadataStore for SqliteStore {
         size: u64,
         location: &str,
         now: i64,
+        missing: MissingRepository,
     ) -> MetaResult<String> {
         let mut tx = self.writer.begin().await.map_err(err)?;
-        link(&mut tx, repo, digest, size, Some(location), now)
+        if !link(&mut tx, repo, digest, size, Some(location), now, missing)
             .await
-            .map_err(err)?;
+            .map_err(err)?
+        {
+            return Err(repository_unknown(repo));
+        }
         let kept: String =
             sqlx::query_scalar("SELECT COALESCE(location, digest) FROM blobs WHERE digest = ?")
                 .bind(digest.to_string())
@@ -374,9 +408,18 @@ impl MetadataStore for SqliteStore {
         .map_err(err)
     }
 
-    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
+    async fn put_manifest_with(
+        &self,
+        m: NewManifest<'_>,
+        missing: MissingRepository,
+    ) -> Result<(), PutManifestError> {
         let mut tx = self.writer.begin().await.map_err(err)?;
-        let id = repo_id(&mut tx, m.repository, m.now).await.map_err(err)?;
+        let Some(id) = repo_id(&mut tx, m.repository, m.now, missing)
+            .await
+            .map_err(err)?
+        else {
+            return Err(repository_unknown(m.repository).into());
+        };
         let settings = if m.tags.is_empty() {
             RepositorySettings::default()
         } else {
@@ -1049,5 +1092,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = super::SqliteStore::open_temp(dir.path()).await;
         crate::metadata::suite::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_cached_sqlite_store_passes_the_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open_temp(dir.path()).await;
+        let cached = crate::metadata::cache::CachedStore::exclusive(store);
+        crate::metadata::suite::run(&cached).await;
     }
 }

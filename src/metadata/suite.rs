@@ -376,6 +376,147 @@ pub async fn run(store: &dyn MetadataStore) {
     repositories(store).await;
     images(store).await;
     settings_and_lifecycle(store).await;
+    writes_that_may_not_create(store).await;
+    blob_holders(store).await;
+}
+
+fn unknown<T>(r: &MetaResult<T>) -> bool {
+    matches!(r, Err(MetaError::RepositoryUnknown(n)) if n == "nocreate/gone")
+}
+
+/// Writes told to refuse a missing repository (`MissingRepository::Refuse`) fail with
+/// `RepositoryUnknown` and change nothing; on an existing repository they work as usual.
+async fn writes_that_may_not_create(store: &dyn MetadataStore) {
+    let refuse = MissingRepository::Refuse;
+    let gone: RepositoryName = "nocreate/gone".parse().unwrap();
+
+    let r = store.link_blob_with(&gone, &d(1), 1, 1, refuse).await;
+    assert!(unknown(&r), "{r:?}");
+    let u = UploadRow {
+        id: "nocreate-u".into(),
+        repository: gone.clone(),
+        algorithm: Algorithm::Sha256,
+        size: 1,
+        digest: Some(d(40)),
+        created_at: 1,
+        updated_at: 1,
+        hash_state: Vec::new(),
+        storage_state: String::new(),
+    };
+    store.create_upload(&u).await.unwrap();
+    let r = store
+        .complete_upload_with("nocreate-u", &gone, &d(40), 1, "loc-nc", 2, refuse)
+        .await;
+    assert!(unknown(&r), "{r:?}");
+    // The upload stays (for a retry, or expiry); the blob was not recorded anywhere.
+    assert!(store.get_upload("nocreate-u").await.unwrap().is_some());
+    assert!(store
+        .repositories_with_blob(&d(40), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let bytes = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#,
+        manifest::OCI_INDEX
+    )
+    .into_bytes();
+    let m = manifest::parse(Some(manifest::OCI_INDEX), &bytes).unwrap();
+    let md = Algorithm::Sha256.digest(&bytes);
+    let tags: Vec<Tag> = vec!["v1".parse().unwrap()];
+    let new = |repository| NewManifest {
+        repository,
+        digest: &md,
+        manifest: &m,
+        content: &bytes,
+        tags: &tags,
+        now: 3,
+    };
+    let r = store.put_manifest_with(new(&gone), refuse).await;
+    assert!(
+        matches!(&r, Err(PutManifestError::Meta(MetaError::RepositoryUnknown(n))) if n == "nocreate/gone"),
+        "{r:?}"
+    );
+    assert!(!store.repository_exists(&gone).await.unwrap());
+    assert!(store.list_tags(&gone, None, 10).await.unwrap().is_none());
+
+    // Allowed to create, the same writes create it; refusing, they work on it once it exists.
+    store
+        .complete_upload_with(
+            "nocreate-u",
+            &gone,
+            &d(40),
+            1,
+            "loc-nc",
+            4,
+            MissingRepository::Create,
+        )
+        .await
+        .unwrap();
+    assert!(store.repository_exists(&gone).await.unwrap());
+    store.put_manifest_with(new(&gone), refuse).await.unwrap();
+    store
+        .link_blob_with(&gone, &d(41), 1, 5, refuse)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_tags(&gone, None, 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        ["v1"]
+    );
+    assert!(store
+        .repository_blob(&gone, &d(41))
+        .await
+        .unwrap()
+        .is_some());
+    let kept = "nocreate/kept".parse().unwrap();
+    store
+        .put_manifest_with(new(&kept), MissingRepository::Create)
+        .await
+        .unwrap();
+    assert!(store.repository_exists(&kept).await.unwrap());
+}
+
+/// `repositories_with_blob`: the repositories that hold a blob, by name, bounded.
+async fn blob_holders(store: &dyn MetadataStore) {
+    let blob = d(50);
+    assert!(store
+        .repositories_with_blob(&blob, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    for n in ["holders/c", "holders/a", "holders/b", "holders/d"] {
+        let r: RepositoryName = n.parse().unwrap();
+        store.link_blob(&r, &blob, 1, 1).await.unwrap();
+    }
+    // Another blob and a repository without this one are not listed.
+    let other: RepositoryName = "holders/other".parse().unwrap();
+    store.link_blob(&other, &d(51), 1, 1).await.unwrap();
+    assert_eq!(
+        store.repositories_with_blob(&blob, 10).await.unwrap(),
+        ["holders/a", "holders/b", "holders/c", "holders/d"]
+    );
+    assert_eq!(
+        store.repositories_with_blob(&blob, 2).await.unwrap(),
+        ["holders/a", "holders/b"]
+    );
+    // An unlinked blob is no longer held there.
+    let b: RepositoryName = "holders/b".parse().unwrap();
+    assert_eq!(
+        store.unlink_blob(&b, &blob).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(
+        store.repositories_with_blob(&blob, 10).await.unwrap(),
+        ["holders/a", "holders/c", "holders/d"]
+    );
+    assert_eq!(
+        store.repositories_with_blob(&d(51), 10).await.unwrap(),
+        ["holders/other"]
+    );
 }
 
 async fn push(

@@ -8,7 +8,7 @@ mod uploads;
 
 use crate::metadata::{
     BlobRecord, DeleteOutcome, ImageRecord, MetaError, MetadataStore, NewManifest,
-    PutManifestError, Referrer, StoredManifest,
+    PutManifestError, Referrer, StoredManifest, MOUNT_CANDIDATES,
 };
 use crate::oci::manifest::{self, Manifest};
 use crate::oci::{Algorithm, Digest, Reference, RepositoryName, Tag};
@@ -16,6 +16,7 @@ use crate::storage::{BlobStore, ByteStream, StorageError};
 use std::ops::Range;
 use std::sync::Arc;
 
+pub use crate::metadata::MissingRepository;
 pub use settings::{LifecycleMatch, BLOB_MOUNTING};
 pub use uploads::{ChunkRange, UploadStatus};
 
@@ -58,6 +59,7 @@ impl From<MetaError> for RegistryError {
         match e {
             MetaError::Unavailable(m) => RegistryError::Unavailable(m),
             MetaError::Internal(m) => RegistryError::Internal(m),
+            MetaError::RepositoryUnknown(_) => RegistryError::NameUnknown,
         }
     }
 }
@@ -79,6 +81,9 @@ pub struct RegistryOptions {
     pub max_manifest_bytes: usize,
     /// Uploads idle for longer than this are discarded, in seconds.
     pub upload_expiry_secs: u64,
+    /// Whether a push to a repository that does not exist creates it (by a caller allowed to
+    /// create it); off, such pushes fail with "repository unknown", as on ECR.
+    pub create_on_push: bool,
 }
 
 impl Default for RegistryOptions {
@@ -86,6 +91,7 @@ impl Default for RegistryOptions {
         RegistryOptions {
             max_manifest_bytes: 4 * 1024 * 1024,
             upload_expiry_secs: 24 * 3600,
+            create_on_push: true,
         }
     }
 }
@@ -146,6 +152,20 @@ impl Registry {
         Ok(self.meta.repository_exists(repo).await?)
     }
 
+    /// What a push to `repo` does about the repository: `Refuse` when it exists (should it be
+    /// deleted while the push runs, the push fails instead of bringing it back), `Create` when
+    /// it does not and create-on-push is on (the surface must first make sure the caller may
+    /// create it), `NameUnknown` when it does not and create-on-push is off.
+    pub async fn push_creation(&self, repo: &RepositoryName) -> Result<MissingRepository> {
+        if self.meta.repository_exists(repo).await? {
+            Ok(MissingRepository::Refuse)
+        } else if self.options.create_on_push {
+            Ok(MissingRepository::Create)
+        } else {
+            Err(RegistryError::NameUnknown)
+        }
+    }
+
     // ---- blobs ----------------------------------------------------------------------------
 
     /// The size and location of a blob the repository holds.
@@ -194,30 +214,76 @@ impl Registry {
         }
     }
 
-    /// Cross-repository mount: link a blob that `from` holds into `repo`. Returns the size, or
-    /// `None` when `from` does not hold it (the caller falls back to a regular upload).
+    /// Cross-repository mount: link a blob that `from` holds into `repo` (a missing `repo` is
+    /// created or refused as `missing` says). Returns the size, or `None` when `from` does not
+    /// hold it or mounts are off (the caller falls back to a regular upload).
     #[tracing::instrument(skip_all, fields(repo = %repo, from = %from, digest = %digest))]
     pub async fn mount_blob(
         &self,
         repo: &RepositoryName,
         from: &RepositoryName,
         digest: &Digest,
+        missing: MissingRepository,
     ) -> Result<Option<u64>> {
         if !self.blob_mounting_enabled().await? {
             return Ok(None);
         }
+        self.link_from(repo, from, digest, missing).await
+    }
+
+    /// A mount without a source repository: link the blob from the first repository holding it
+    /// (by name, among the first `MOUNT_CANDIDATES`) that `readable` accepts. Returns the
+    /// source and the size, or `None` when there is none or mounts are off.
+    #[tracing::instrument(skip_all, fields(repo = %repo, digest = %digest))]
+    pub async fn mount_blob_from_any(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        readable: impl Fn(&RepositoryName) -> bool,
+        missing: MissingRepository,
+    ) -> Result<Option<(RepositoryName, u64)>> {
+        if !self.blob_mounting_enabled().await? {
+            return Ok(None);
+        }
+        let holders = self
+            .meta
+            .repositories_with_blob(digest, MOUNT_CANDIDATES)
+            .await?;
+        for from in holders
+            .iter()
+            .filter_map(|n| n.parse::<RepositoryName>().ok())
+        {
+            if !readable(&from) {
+                continue;
+            }
+            // The source may have lost the blob since it was listed: try the next one.
+            if let Some(size) = self.link_from(repo, &from, digest, missing).await? {
+                return Ok(Some((from, size)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn link_from(
+        &self,
+        repo: &RepositoryName,
+        from: &RepositoryName,
+        digest: &Digest,
+        missing: MissingRepository,
+    ) -> Result<Option<u64>> {
         let Some(blob) = self.meta.repository_blob(from, digest).await? else {
             return Ok(None);
         };
         self.meta
-            .link_blob(repo, digest, blob.size, now_ms())
+            .link_blob_with(repo, digest, blob.size, now_ms(), missing)
             .await?;
         Ok(Some(blob.size))
     }
 
     // ---- manifests ------------------------------------------------------------------------
 
-    /// Accept a manifest: parse, digest the exact bytes, check references, store, tag.
+    /// Accept a manifest: parse, digest the exact bytes, check references, store, tag. A
+    /// missing repository is created or refused as `missing` says.
     #[tracing::instrument(skip_all, fields(repo = %repo, reference = %reference))]
     pub async fn put_manifest(
         &self,
@@ -226,6 +292,7 @@ impl Registry {
         extra_tags: &[Tag],
         content_type: Option<&str>,
         content: &[u8],
+        missing: MissingRepository,
     ) -> Result<PutManifestOutcome> {
         if content.len() > self.options.max_manifest_bytes {
             return Err(RegistryError::SizeInvalid(format!(
@@ -255,14 +322,17 @@ impl Registry {
         tags.dedup();
         let r = self
             .meta
-            .put_manifest(NewManifest {
-                repository: repo,
-                digest: &digest,
-                manifest: &m,
-                content,
-                tags: &tags,
-                now: now_ms(),
-            })
+            .put_manifest_with(
+                NewManifest {
+                    repository: repo,
+                    digest: &digest,
+                    manifest: &m,
+                    content,
+                    tags: &tags,
+                    now: now_ms(),
+                },
+                missing,
+            )
             .await;
         match r {
             Ok(()) => Ok(PutManifestOutcome {

@@ -3,7 +3,7 @@
 //! hash state, the blob store's state), so any request can go to any replica; appends are
 //! recorded with a compare-and-set on the size, so racing requests cannot both count.
 
-use super::{now_ms, Registry, RegistryError, Result};
+use super::{now_ms, MissingRepository, Registry, RegistryError, Result};
 use crate::metadata::{UploadProgress, UploadRow};
 use crate::oci::{Algorithm, Digest, Hasher, RepositoryName};
 use crate::storage::{ByteStream, StorageError, UploadWriter};
@@ -225,7 +225,8 @@ impl Registry {
     }
 
     /// Finish an upload: append the optional final chunk, verify the digest, make the blob
-    /// durable and visible in the repository.
+    /// durable and visible in the repository (a missing repository is created or refused as
+    /// `missing` says; refused, the upload stays as it was for a retry or expiry).
     #[tracing::instrument(skip_all, fields(repo = %repo, upload = %id, digest = %digest))]
     pub async fn finish_upload(
         &self,
@@ -234,6 +235,7 @@ impl Registry {
         digest: &Digest,
         range: Option<ChunkRange>,
         body: Option<ByteStream>,
+        missing: MissingRepository,
     ) -> Result<u64> {
         let lock = self.uploads.entry(id);
         let guard = lock.lock().await;
@@ -299,7 +301,7 @@ impl Registry {
         }
         let kept = self
             .meta
-            .complete_upload(id, repo, digest, row.size, &location, now_ms())
+            .complete_upload_with(id, repo, digest, row.size, &location, now_ms(), missing)
             .await?;
         if kept != location {
             // The blob was already stored (a concurrent or earlier upload): keep one copy.
@@ -328,16 +330,18 @@ impl Registry {
         Ok(())
     }
 
-    /// Upload a whole blob in one request (`POST ?digest=`).
+    /// Upload a whole blob in one request (`POST ?digest=`); a missing repository is created
+    /// or refused as `missing` says.
     pub async fn put_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
         body: ByteStream,
+        missing: MissingRepository,
     ) -> Result<u64> {
         let status = self.start_upload(repo, digest.algorithm()).await?;
         let r = self
-            .finish_upload(repo, &status.id, digest, None, Some(body))
+            .finish_upload(repo, &status.id, digest, None, Some(body), missing)
             .await;
         if r.is_err() {
             if let Ok(Some(row)) = self.meta.get_upload(&status.id).await {
@@ -516,7 +520,9 @@ mod tests {
         let reg = registry(dir.path(), 3600).await;
         let repo: RepositoryName = "x/y".parse().unwrap();
         let wrong = Algorithm::Sha256.digest(b"something else");
-        let r = reg.put_blob(&repo, &wrong, body(b"abc")).await;
+        let r = reg
+            .put_blob(&repo, &wrong, body(b"abc"), MissingRepository::Create)
+            .await;
         assert!(matches!(r, Err(RegistryError::DigestInvalid(_))));
         assert!(matches!(
             reg.stat_blob(&repo, &wrong).await,
@@ -529,6 +535,37 @@ mod tests {
             0
         );
         assert!(!reg.meta.repository_exists(&repo).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_upload_that_may_not_create_its_repository_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), 3600).await;
+        let repo: RepositoryName = "x/gone".parse().unwrap();
+        let d = Algorithm::Sha256.digest(b"abc");
+        let r = reg
+            .put_blob(&repo, &d, body(b"abc"), MissingRepository::Refuse)
+            .await;
+        assert!(matches!(r, Err(RegistryError::NameUnknown)), "{r:?}");
+        assert!(!reg.meta.repository_exists(&repo).await.unwrap());
+        assert!(reg
+            .meta
+            .repositories_with_blob(&d, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // The failed upload was discarded.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("s/uploads"))
+                .unwrap()
+                .count(),
+            0
+        );
+        // Allowed to create, the same upload creates the repository.
+        reg.put_blob(&repo, &d, body(b"abc"), MissingRepository::Create)
+            .await
+            .unwrap();
+        assert_eq!(reg.stat_blob(&repo, &d).await.unwrap().size, 3);
     }
 
     #[tokio::test]
@@ -555,11 +592,12 @@ mod tests {
         ));
         let other = Algorithm::Sha256.digest(b"abd");
         assert!(matches!(
-            reg.finish_upload(&repo, &s.id, &other, None, None).await,
+            reg.finish_upload(&repo, &s.id, &other, None, None, MissingRepository::Create)
+                .await,
             Err(RegistryError::DigestInvalid(_))
         ));
         assert_eq!(
-            reg.finish_upload(&repo, &s.id, &d, None, None)
+            reg.finish_upload(&repo, &s.id, &d, None, None, MissingRepository::Create)
                 .await
                 .unwrap(),
             3
@@ -583,7 +621,10 @@ mod tests {
                 .append_upload(&repo, &id, None, body(b"x"))
                 .await
                 .is_err());
-            assert!(reg.finish_upload(&repo, &id, &d, None, None).await.is_err());
+            assert!(reg
+                .finish_upload(&repo, &id, &d, None, None, MissingRepository::Create)
+                .await
+                .is_err());
             assert!(reg.cancel_upload(&repo, &id).await.is_err());
         }
         assert_eq!(reg.uploads.0.lock().unwrap().len(), 0);

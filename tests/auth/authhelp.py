@@ -276,3 +276,38 @@ class TokenFlowClient(Client):
         r = super().req(method, path, **kw)
         self.sent.append(self.auth.value)
         return r
+
+
+def request_from(url, source_ip, method, path, headers=None, body=None):
+    """Like raw_request_from, with a body."""
+    host, port = url.split("://", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT,
+                                      source_address=(source_ip, 0))
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def ecr_call_from(url, source_ip, key_id, secret, op, payload=None, region=REGION):
+    """An Amazon ECR API call signed by botocore's SigV4 signer (as boto3 and the aws CLI sign)
+    with (key_id, secret), sent from a chosen loopback source address: (status, headers,
+    parsed JSON body). boto3 itself cannot pick the source address."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = json.dumps(payload or {}).encode()
+    req = AWSRequest(method="POST", url=url.rstrip("/") + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921." + op,
+    })
+    SigV4Auth(Credentials(key_id, secret), "ecr", region).add_auth(req)
+    status, headers, raw = request_from(url, source_ip, "POST", "/", dict(req.headers.items()), body)
+    try:
+        doc = json.loads(raw) if raw else {}
+    except ValueError:
+        doc = {"raw": raw.decode(errors="replace")}
+    return status, headers, doc

@@ -1,7 +1,12 @@
-"""Failed-authentication limits: per source address and per user name. Each test runs its own
-server (a lockout would refuse the whole suite's loopback address). Requests come from
-chosen loopback source addresses (127.0.0.x) so the two limits can be told apart."""
+"""Failed-authentication limits. An access key id is not a secret, so the limits that refuse
+are keyed by the source address: a guesser locks out its own address for the name it guesses
+(per source and name), or for every name once it has failed AGGREGATE times as often (per
+source); failures on one name from many addresses only make wrong secrets for it `429`, never
+the right one. Each test runs its own server (a lockout would refuse the whole suite's loopback
+address). Requests come from chosen loopback source addresses (127.0.0.x) so the limits can be
+told apart."""
 import json
+import re
 import time
 import urllib.parse
 
@@ -9,8 +14,12 @@ import pytest
 
 import authhelp as ah
 from conftest import parse_key
+from testkit import within
 
 MAX = 5
+# The per-source and per-name limits are this many times MAX (src/auth/ratelimit.rs).
+AGGREGATE = 5
+ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}'
 
 
 def get(srv, ip, path, auth_value=None):
@@ -31,49 +40,201 @@ def assert_limited(resp, token_endpoint=False):
         assert "token" not in doc
 
 
+def assert_ok(resp):
+    status, _, body = resp
+    assert status == 200, f"expected 200, got {status} {body[:300]!r}"
+
+
+def ecr(srv, ip, key_id, secret, op="GetAuthorizationToken"):
+    return ah.ecr_call_from(srv.url, ip, key_id, secret, op)
+
+
+def assert_ecr_ok(resp):
+    status, _, doc = resp
+    assert status == 200, f"expected 200, got {status} {doc}"
+
+
+def assert_throttled(resp):
+    """What the aws CLI and boto3 see as ThrottlingException."""
+    status, h, doc = resp
+    assert doc.get("__type") == "ThrottlingException", (status, doc)
+    assert status in (400, 429), status
+
+
+TOKEN_SCOPE = "/token?" + urllib.parse.urlencode({"service": "berth", "scope": "repository:x:pull"})
+
+
 def server_with_victim(new_server, env):
-    """A server whose principal `victim` exists from the start: waiting for a new key to
-    work by trying it would itself count as failed attempts."""
+    """A server whose principal `victim` (allowed everything) exists from the start: waiting
+    for a new key to work by trying it would itself count as failed attempts."""
     srv = new_server(env, start=False)
     name = ah.unique("victim")
     srv.cli("principal", "create", name)
+    srv.cli("policy", "attach", name, "all", "-", input=ALL)
     key_id, secret = parse_key(srv.cli("key", "create", name).stdout)
     srv.start()
     return srv, name, key_id, secret
 
 
-def test_brute_force_locks_out_address_and_user(new_server):
+def refusals(srv):
+    """The server's `authentication refused` log lines."""
+    with open(srv.log_path, "rb") as f:
+        text = f.read().decode(errors="replace")
+    return [line for line in text.splitlines() if "authentication refused" in line]
+
+
+def test_a_guesser_locks_out_its_own_address_not_the_owner(new_server):
+    """After MAX wrong secrets for a key id from one address, that address is refused for
+    that key id even with the right secret; the owner, from anywhere else, gets in on /v2,
+    /token and the ECR API; and the guessing address may still use other names."""
     srv, name, key_id, secret = server_with_victim(new_server, {"BERTH_AUTH__MAX_FAILURES": str(MAX)})
     good = ah.basic_value(key_id, secret)
     admin = ah.basic_value(*srv.admin)
-    scope = "/token?" + urllib.parse.urlencode({"service": "berth", "scope": "repository:x:pull"})
-    assert get(srv, "127.0.0.7", "/v2/", good)[0] == 200  # the credentials are right
 
     for i in range(MAX):
         status, h, _ = get(srv, "127.0.0.2", "/v2/", ah.basic_value(key_id, f"guess-{i}"))
         assert status == 401, f"attempt {i + 1}: {status}"
-    # Now even the right password is refused, from that address...
+    # The guessing address is refused for that name, even with the right secret, on every
+    # surface...
     assert_limited(get(srv, "127.0.0.2", "/v2/", good))
     assert_limited(get(srv, "127.0.0.2", "/v2/x/manifests/latest", good))
-    assert_limited(get(srv, "127.0.0.2", scope, good), token_endpoint=True)
-    # ...and for that user from any address (per-user limit)...
-    assert_limited(get(srv, "127.0.0.3", "/v2/", good))
-    assert_limited(get(srv, "127.0.0.3", scope, good), token_endpoint=True)
-    # ...including through the POST /token password grant.
+    assert_limited(get(srv, "127.0.0.2", TOKEN_SCOPE, good), token_endpoint=True)
+    assert_throttled(ecr(srv, "127.0.0.2", key_id, secret))
+    # ...and further guesses from it learn nothing: right or wrong, 429.
+    assert_limited(get(srv, "127.0.0.2", "/v2/", ah.basic_value(key_id, "guess-zz")))
+
+    # The owner, from any other address, is not locked out: Basic on /v2, GET /token, the
+    # POST /token password grant (from 127.0.0.1) and SigV4.
+    assert_ok(get(srv, "127.0.0.3", "/v2/", good))
+    assert_ok(get(srv, "127.0.0.3", TOKEN_SCOPE, good))
     r = ah.requests.post(srv.url + "/token", data={"grant_type": "password", "username": key_id,
                                                    "password": secret, "service": "berth"}, timeout=30)
-    assert r.status_code == 429, r.text
-    assert r.headers.get("Retry-After", "").isdigit()
-    # ...and for every user from the locked address (per-address limit)...
-    assert_limited(get(srv, "127.0.0.2", "/v2/", admin))
-    assert_limited(get(srv, "127.0.0.2", scope, admin), token_endpoint=True)
-    # ...but another user from another address is fine.
-    status, _, body = get(srv, "127.0.0.3", "/v2/", admin)
-    assert status == 200, body
-    status, _, body = get(srv, "127.0.0.3", scope, admin)
-    assert status == 200, body
-    # Further failures keep it locked; the lockout does not reveal whether a password is right.
-    assert_limited(get(srv, "127.0.0.2", "/v2/", ah.basic_value(key_id, "again")))
+    assert r.status_code == 200, r.text
+    assert_ecr_ok(ecr(srv, "127.0.0.3", key_id, secret))
+    # The guessing address has not failed often enough to lose every name.
+    assert_ok(get(srv, "127.0.0.2", "/v2/", admin))
+    assert_ok(get(srv, "127.0.0.2", TOKEN_SCOPE, admin))
+
+    # Every refusal is logged at WARN, with the name claimed and the address, and never a
+    # secret: neither the guesses nor the right one.
+    lines = refusals(srv)
+    failed = [line for line in lines if "127.0.0.2" in line and "invalid username or password" in line]
+    assert len(failed) == MAX, lines
+    assert all("WARN" in line and key_id in line for line in failed), failed
+    locked = [line for line in lines if "per source address and user name" in line]
+    assert locked and all("127.0.0.2" in line and key_id in line and "WARN" in line
+                          for line in locked), lines
+    with open(srv.log_path, "rb") as f:
+        log = f.read().decode(errors="replace")
+    assert secret not in log
+    assert not re.search(r"guess-(\d|zz)", log), [line for line in log.splitlines()
+                                                   if re.search(r"guess-(\d|zz)", line)]
+
+
+def test_sigv4_guessing_locks_out_only_the_guessing_address(new_server):
+    """Wrong SigV4 signatures count like wrong passwords: the guessing address gets
+    ThrottlingException for that key id (the right secret too); the owner elsewhere does not."""
+    srv, name, key_id, secret = server_with_victim(new_server, {"BERTH_AUTH__MAX_FAILURES": str(MAX)})
+    for i in range(MAX):
+        status, _, doc = ecr(srv, "127.0.0.4", key_id, f"wrong-secret-{i}")
+        assert doc.get("__type") == "InvalidSignatureException", (i, status, doc)
+    assert_throttled(ecr(srv, "127.0.0.4", key_id, secret))
+    assert_limited(get(srv, "127.0.0.4", "/v2/", ah.basic_value(key_id, secret)))
+    assert_ecr_ok(ecr(srv, "127.0.0.5", key_id, secret))
+    assert_ok(get(srv, "127.0.0.5", "/v2/", ah.basic_value(key_id, secret)))
+    lines = [line for line in refusals(srv) if "signature does not match" in line]
+    assert len(lines) == MAX and all("127.0.0.4" in line and key_id in line for line in lines), lines
+
+
+def test_cycling_names_trips_the_per_source_limit(new_server):
+    """An address that fails with ever new names (below MAX each) is refused for every name,
+    the right credentials included, once it has failed AGGREGATE × MAX times."""
+    srv = new_server({"BERTH_AUTH__MAX_FAILURES": str(MAX)})
+    admin = ah.basic_value(*srv.admin)
+    for i in range(AGGREGATE * MAX):
+        user = f"BKIA{i:016d}" if i % 2 else f"user-{i}"
+        status, _, _ = get(srv, "127.0.0.4", "/v2/", ah.basic_value(user, "nope"))
+        assert status == 401, f"attempt {i + 1}: {status}"
+    assert_limited(get(srv, "127.0.0.4", "/v2/", admin))
+    assert_limited(get(srv, "127.0.0.4", TOKEN_SCOPE, admin), token_endpoint=True)
+    assert_throttled(ecr(srv, "127.0.0.4", *srv.admin))
+    assert any('limit="per source address"' in line and "127.0.0.4" in line
+               for line in refusals(srv)), refusals(srv)
+    # Other addresses are not affected.
+    assert_ok(get(srv, "127.0.0.5", "/v2/", admin))
+
+
+def test_distributed_guessing_never_locks_out_the_owner(new_server):
+    """Failures on one name from many addresses (each below its own limit) make wrong secrets
+    for that name 429 everywhere (and are logged as such), but the right secret always works."""
+    srv, name, key_id, secret = server_with_victim(new_server, {"BERTH_AUTH__MAX_FAILURES": str(MAX)})
+    for a in range(AGGREGATE):
+        ip = f"127.0.0.{10 + a}"
+        for i in range(MAX - 1):
+            status, _, _ = get(srv, ip, "/v2/", ah.basic_value(key_id, f"guess-{a}-{i}"))
+            assert status == 401, (ip, i, status)
+    # AGGREGATE × (MAX - 1) failures so far; enough more from further addresses to reach the
+    # per-name limit.
+    for i in range(AGGREGATE):
+        get(srv, f"127.0.0.{20 + i}", "/v2/", ah.basic_value(key_id, f"more-{i}"))
+    # A wrong secret from an address that never failed is answered 429...
+    assert_limited(get(srv, "127.0.0.30", "/v2/", ah.basic_value(key_id, "one-more")))
+    assert_limited(get(srv, "127.0.0.30", TOKEN_SCOPE, ah.basic_value(key_id, "one-more")),
+                   token_endpoint=True)
+    # ...the right one is not, from any address that did not guess, on every surface.
+    good = ah.basic_value(key_id, secret)
+    assert_ok(get(srv, "127.0.0.31", "/v2/", good))
+    assert_ok(get(srv, "127.0.0.30", TOKEN_SCOPE, good))
+    assert_ecr_ok(ecr(srv, "127.0.0.32", key_id, secret))
+    lines = [line for line in refusals(srv) if "per user name" in line]
+    assert lines and all("127.0.0.30" in line and key_id in line for line in lines), lines
+
+
+def test_unblock_lifts_lockouts_on_a_running_server(new_server):
+    """`berth auth unblock --address A` lifts every lockout of A (per source and name, and per
+    source); `--user NAME` every lockout of that name (and of its principal's keys) from any
+    address. A running server applies either within a second or two."""
+    srv, name, key_id, secret = server_with_victim(new_server, {"BERTH_AUTH__MAX_FAILURES": str(MAX)})
+    good = ah.basic_value(key_id, secret)
+    admin = ah.basic_value(*srv.admin)
+    for ip in ("127.0.0.2", "127.0.0.6"):
+        for i in range(MAX):
+            assert get(srv, ip, "/v2/", ah.basic_value(key_id, f"guess-{i}"))[0] == 401
+    for i in range(AGGREGATE * MAX):
+        assert get(srv, "127.0.0.4", "/v2/", ah.basic_value(f"user-{i}", "nope"))[0] == 401
+    assert_limited(get(srv, "127.0.0.2", "/v2/", good))
+    assert_limited(get(srv, "127.0.0.6", "/v2/", good))
+    assert_limited(get(srv, "127.0.0.4", "/v2/", admin))
+
+    srv.cli("auth", "unblock", "--address", "127.0.0.2")
+    start = time.monotonic()
+    within(3, lambda: assert_ok(get(srv, "127.0.0.2", "/v2/", good)), since=start)
+    # Only that address.
+    assert_limited(get(srv, "127.0.0.6", "/v2/", good))
+    assert_limited(get(srv, "127.0.0.4", "/v2/", admin))
+
+    srv.cli("auth", "unblock", "--address", "127.0.0.4")
+    within(3, lambda: assert_ok(get(srv, "127.0.0.4", "/v2/", admin)), since=time.monotonic())
+
+    # By principal name: lifts the lockout on its access key id too.
+    srv.cli("auth", "unblock", "--user", name)
+    within(3, lambda: assert_ok(get(srv, "127.0.0.6", "/v2/", good)), since=time.monotonic())
+
+    # By key id, after new failures from another address.
+    for i in range(MAX):
+        assert get(srv, "127.0.0.7", "/v2/", ah.basic_value(key_id, f"guess-{i}"))[0] == 401
+    assert_limited(get(srv, "127.0.0.7", "/v2/", good))
+    srv.cli("auth", "unblock", "--user", key_id)
+    within(3, lambda: assert_ok(get(srv, "127.0.0.7", "/v2/", good)), since=time.monotonic())
+
+    # A failure counted after an unblock counts from zero: MAX more lock out again.
+    for i in range(MAX):
+        assert get(srv, "127.0.0.2", "/v2/", ah.basic_value(key_id, f"later-{i}"))[0] == 401
+    assert_limited(get(srv, "127.0.0.2", "/v2/", good))
+
+    # Bad targets are refused with a clear message, and change nothing.
+    out = srv.cli("auth", "unblock", "--address", "not-an-ip", check=False)
+    assert out.returncode != 0 and out.stderr.strip(), out
 
 
 def test_bearer_and_refresh_guessing_is_limited(new_server):

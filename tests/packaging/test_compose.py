@@ -187,6 +187,57 @@ def test_gen_env_output_is_accepted(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# The documented steps (README.md, deploy/README.md) are what deploy/offline-e2e.sh runs
+# ---------------------------------------------------------------------------------------------
+
+# The commands a newcomer types, exactly as deploy/offline-e2e.sh runs them (test_compose_e2e.py).
+STEP_ENV = "deploy/gen-env.sh > .env && chmod 600 .env"
+STEP_UP = ("docker-compose up -d", "docker compose up -d")
+
+
+def read(*path):
+    with open(os.path.join(ROOT, *path)) as f:
+        return f.read()
+
+
+def required_by_compose():
+    """The variables docker-compose.yml cannot start without (`${NAME:?message}`)."""
+    return set(re.findall(r"\$\{(\w+):\?", read("docker-compose.yml")))
+
+
+def test_required_variables_are_the_ones_tested_and_generated():
+    assert required_by_compose() == set(REQUIRED_VARS)
+    out = subprocess.run([os.path.join(ROOT, "deploy", "gen-env.sh")], capture_output=True,
+                         text=True, check=True).stdout
+    assert {line.split("=", 1)[0] for line in out.splitlines()
+            if line and not line.startswith("#")} == required_by_compose()
+
+
+@pytest.mark.parametrize("doc", ["README.md", "deploy/README.md", "docker-compose.yml"])
+def test_documented_compose_steps_are_complete(doc):
+    """Each place that tells how to start the deployment shows gen-env.sh, both compose
+    spellings (Debian's docker.io has only docker-compose v1), and names every required
+    variable."""
+    text = read(doc)
+    assert STEP_ENV in text, f"{doc} does not show {STEP_ENV!r}"
+    for up in STEP_UP:
+        assert up in text, f"{doc} does not show {up!r}"
+    missing = sorted(v for v in required_by_compose() if f"`{v}`" not in text and f"#   {v}" not in text)
+    assert not missing, f"{doc} does not name the required variables {missing}"
+
+
+def test_offline_e2e_runs_the_documented_steps():
+    """deploy/offline-e2e.sh (tests/packaging/test_compose_e2e.py) runs exactly the documented
+    commands, in a checkout, without -p/-f/--env-file."""
+    script = read("deploy", "offline-e2e.sh")
+    assert f"STEP_ENV='{STEP_ENV}'" in script
+    assert 'STEP_UP="${COMPOSE[*]} up -d"' in script
+    assert re.search(r'COMPOSE=\(docker compose\)', script) and re.search(r"COMPOSE=\(docker-compose\)", script)
+    compose_fn = script[script.index("compose() {"):script.index("cleanup() {")]
+    assert "--env-file" not in compose_fn and " -p " not in compose_fn and " -f " not in compose_fn
+
+
+# ---------------------------------------------------------------------------------------------
 # Dockerfile, .dockerignore
 # ---------------------------------------------------------------------------------------------
 
@@ -223,6 +274,12 @@ def test_dockerfile_multistage_non_root():
     builder_from, builder = stages[0]
     assert "rust:" in builder_from and "bookworm" in builder_from
     assert any(i == "RUN" and "cargo build --release --locked" in a for i, a in builder)
+    # The image ships the binary stripped of debug information (item 14: 143 MB -> 27 MB); the
+    # debug information stays in a stage of its own. tests/packaging/test_image.py checks the
+    # binary in the image built by the offline path, which strips with the same script.
+    assert any(i == "RUN" and "deploy/strip-binary.sh target/release/berth /usr/local/bin/berth" in a
+               for i, a in builder)
+    assert any(f.split()[-1] == "debug-symbols" for f, _ in stages[1:-1])
     runtime_from, runtime = stages[-1]
     assert runtime_from.split()[0] == "debian:bookworm-slim"
     instrs = dict()

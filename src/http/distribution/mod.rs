@@ -6,10 +6,10 @@ pub mod error;
 pub mod range;
 
 use crate::auth::{Action, Resource};
-use crate::http::auth::{ClientAddr, Who};
+use crate::http::auth::{scope_for, ClientAddr, Who};
 use crate::http::AppState;
 use crate::oci::{manifest, Algorithm, Digest, Reference, RepositoryName, Tag};
-use crate::registry::Registry;
+use crate::registry::{MissingRepository, Registry, RegistryError};
 use crate::storage::ByteStream;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -279,6 +279,7 @@ pub async fn download(
             }
             other => OciError::new(Code::Denied, other.to_string()),
         })?;
+        crate::http::access_log::record(&caller);
         let digest: Digest = blob
             .parse()
             .map_err(|_| OciError::new(Code::Denied, "the download URL is not valid"))?;
@@ -343,7 +344,8 @@ async fn handle(
         }
         (Endpoint::Manifest(name, r), Method::PUT) => {
             check(who, Action::PutImage, Resource::Repository(&name))?;
-            put_manifest(reg, &name, &r, &q, h, body).await
+            let missing = push_target(reg, who, &name).await?;
+            put_manifest(reg, &name, &r, &q, h, body, missing).await
         }
         (Endpoint::Manifest(name, r), Method::DELETE) => {
             check(who, Action::BatchDeleteImage, Resource::Repository(&name))?;
@@ -372,10 +374,10 @@ async fn handle(
             Ok(StatusCode::ACCEPTED.into_response())
         }
         (Endpoint::UploadStart(name), Method::POST) => {
-            check(
-                who,
+            who.check_scoped(
                 Action::InitiateLayerUpload,
                 Resource::Repository(&name),
+                &upload_start_scope(&name, &q),
             )?;
             start_upload(reg, who, &name, &q, h, body).await
         }
@@ -389,6 +391,59 @@ async fn handle(
         }
         (_, m) => Err(unsupported(&m)),
     }
+}
+
+/// What a push does about its repository. An existing one is written to, and a push racing
+/// its deletion fails rather than bringing it back. A missing one: with create-on-push off,
+/// `NAME_UNKNOWN` saying how to create it; on, the push creates it, if the caller may
+/// `ecr:CreateRepository` on it (else `403 DENIED`, as ECR words it).
+async fn push_target(
+    reg: &Registry,
+    who: &Who<'_>,
+    name: &RepositoryName,
+) -> Result<MissingRepository> {
+    let missing = reg
+        .push_creation(name)
+        .await
+        .map_err(|e| push_error(name, e))?;
+    if missing == MissingRepository::Create {
+        check(who, Action::CreateRepository, Resource::Repository(name))?;
+    }
+    Ok(missing)
+}
+
+/// A push's registry error; a repository that does not exist (create-on-push is off, or it
+/// was deleted during the push) gets a message that says how to create one.
+fn push_error(name: &RepositoryName, e: RegistryError) -> OciError {
+    match e {
+        RegistryError::NameUnknown => OciError::new(
+            Code::NameUnknown,
+            format!(
+                "repository {name} does not exist and this push may not create it; create it \
+                 first (aws ecr create-repository --repository-name {name}), then push again"
+            ),
+        ),
+        other => other.into(),
+    }
+}
+
+/// The scopes a blob upload start needs: push on the repository and, for a mount from
+/// another repository, pull on that source (as distribution challenges), so that a client
+/// asking for exactly the challenged scopes gets a token the mount works with.
+fn upload_start_scope(name: &RepositoryName, q: &Query) -> String {
+    let mut scope = scope_for(Action::InitiateLayerUpload, Resource::Repository(name));
+    let from = q
+        .get("mount")
+        .and(q.get("from"))
+        .and_then(|f| f.parse::<RepositoryName>().ok());
+    if let Some(from) = from.filter(|f| f != name) {
+        scope.push(' ');
+        scope.push_str(&scope_for(
+            Action::BatchGetImage,
+            Resource::Repository(&from),
+        ));
+    }
+    scope
 }
 
 fn parse_upload_id(id: &str) -> Result<String> {
@@ -625,6 +680,7 @@ async fn put_manifest(
     q: &Query,
     h: &HeaderMap,
     body: &mut Option<Body>,
+    missing: MissingRepository,
 ) -> Result<Response> {
     let limit = reg.options.max_manifest_bytes;
     if content_length(h).is_some_and(|n| n > limit as u64) {
@@ -640,7 +696,10 @@ async fn put_manifest(
         .collect::<Result<_>>()?;
     let content = read_limited(take(body), limit).await?;
     let ct = header_str(h, &header::CONTENT_TYPE);
-    let out = reg.put_manifest(name, r, &extra, ct, &content).await?;
+    let out = reg
+        .put_manifest(name, r, &extra, ct, &content, missing)
+        .await
+        .map_err(|e| push_error(name, e))?;
     let digest = out.digest.to_string();
     let mut resp = StatusCode::CREATED.into_response();
     set(
@@ -760,23 +819,27 @@ async fn start_upload(
     h: &HeaderMap,
     body: &mut Option<Body>,
 ) -> Result<Response> {
-    if let (Some(mount), from) = (q.get("mount"), q.get("from")) {
-        let d: Digest = mount.parse().map_err(|e: crate::oci::DigestError| {
-            OciError::new(Code::DigestInvalid, e.to_string())
-        })?;
-        if let Some(from) = from.and_then(|f| f.parse::<RepositoryName>().ok()) {
-            // Mounting reads the source: the caller must be allowed to pull from it.
-            let may_read = who.allows(Action::BatchGetImage, Resource::Repository(&from));
-            if may_read && reg.mount_blob(name, &from, &d).await?.is_some() {
-                return Ok(blob_created(name, &d));
-            }
+    let mount = q
+        .get("mount")
+        .map(|m| {
+            m.parse::<Digest>().map_err(|e: crate::oci::DigestError| {
+                OciError::new(Code::DigestInvalid, e.to_string())
+            })
+        })
+        .transpose()?;
+    let missing = push_target(reg, who, name).await?;
+    if let Some(d) = mount {
+        if mount_blob(reg, who, name, &d, q.get("from"), missing).await? {
+            return Ok(blob_created(name, &d));
         }
         // Not mountable: fall back to a regular upload session.
     }
     if let Some(d) = digest_param(q)? {
         check(who, Action::UploadLayerPart, Resource::Repository(name))?;
         check(who, Action::CompleteLayerUpload, Resource::Repository(name))?;
-        reg.put_blob(name, &d, body_stream(take(body))).await?;
+        reg.put_blob(name, &d, body_stream(take(body)), missing)
+            .await
+            .map_err(|e| push_error(name, e))?;
         return Ok(blob_created(name, &d));
     }
     if has_body(h) {
@@ -795,6 +858,32 @@ async fn start_upload(
     let mut resp = upload_accepted(StatusCode::ACCEPTED, name, &status.id, 0);
     set(&mut resp, CHUNK_MIN, "0");
     Ok(resp)
+}
+
+/// A cross-repository mount, reading the blob from `from` or, without it (the specification
+/// lets the registry pick), from the first repository holding it; either way only from a
+/// repository the caller may pull from. False: nothing mounted, fall back to an upload.
+async fn mount_blob(
+    reg: &Registry,
+    who: &Who<'_>,
+    name: &RepositoryName,
+    d: &Digest,
+    from: Option<&str>,
+    missing: MissingRepository,
+) -> Result<bool> {
+    let may_read = |r: &RepositoryName| who.allows(Action::BatchGetImage, Resource::Repository(r));
+    let mounted = match from.map(str::parse::<RepositoryName>) {
+        Some(Ok(from)) if may_read(&from) => reg
+            .mount_blob(name, &from, d, missing)
+            .await
+            .map(|m| m.is_some()),
+        Some(_) => Ok(false),
+        None => reg
+            .mount_blob_from_any(name, d, may_read, missing)
+            .await
+            .map(|m| m.is_some()),
+    };
+    mounted.map_err(|e| push_error(name, e))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -816,6 +905,9 @@ async fn upload(
         }
         Method::PATCH => {
             check(who, Action::UploadLayerPart, Resource::Repository(name))?;
+            // Appending writes no repository, but a push to one the caller may not create
+            // stops at its first write.
+            push_target(reg, who, name).await?;
             let range = content_range(h)?;
             match reg
                 .append_upload(name, id, range, body_stream(take(body)))
@@ -828,6 +920,7 @@ async fn upload(
         }
         Method::PUT => {
             check(who, Action::CompleteLayerUpload, Resource::Repository(name))?;
+            let missing = push_target(reg, who, name).await?;
             let d = digest_param(q)?.ok_or_else(|| {
                 OciError::new(
                     Code::DigestInvalid,
@@ -836,7 +929,9 @@ async fn upload(
             })?;
             let range = content_range(h)?;
             let body = has_body(h).then(|| body_stream(take(body)));
-            reg.finish_upload(name, id, &d, range, body).await?;
+            reg.finish_upload(name, id, &d, range, body, missing)
+                .await
+                .map_err(|e| push_error(name, e))?;
             Ok(blob_created(name, &d))
         }
         Method::DELETE => {
