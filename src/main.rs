@@ -619,14 +619,28 @@ fn log_filter(config: &Config) -> Result<tracing_subscriber::EnvFilter, String> 
     tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("{filter:?}: {e}"))
 }
 
-fn init_logging(config: &Config, filter: tracing_subscriber::EnvFilter) {
+/// Start logging. Lines are written to standard output by a thread of their own (one request's
+/// access line must not cost the request a `write` system call); the returned guard flushes what
+/// is queued when dropped, so it lives as long as the command. The queue blocks when full
+/// rather than lose lines.
+fn init_logging(
+    config: &Config,
+    filter: tracing_subscriber::EnvFilter,
+) -> tracing_appender::non_blocking::WorkerGuard {
     // Colours only on a terminal: container logs and files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("berth-log")
+        .finish(std::io::stdout());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match config.log.format {
         berth::config::LogFormat::Text => fmt.with_ansi(ansi).init(),
         berth::config::LogFormat::Json => fmt.json().init(),
     }
+    guard
 }
 
 async fn shutdown_signal() {
@@ -665,21 +679,22 @@ fn load_config(
     }
 }
 
-/// Load the configuration and start logging (for the commands that log).
+/// Load the configuration and start logging (for the commands that log); logging lasts as
+/// long as the returned guard.
 fn load_config_and_log(
     file: Option<&std::path::Path>,
     overrides: &Overrides,
-) -> Result<Config, ExitCode> {
+) -> Result<(Config, tracing_appender::non_blocking::WorkerGuard), ExitCode> {
     let (config, warnings) = load_config(file, overrides)?;
     let filter = log_filter(&config).map_err(|e| {
         eprintln!("berth: configuration error: {e}");
         ExitCode::from(CONFIG_ERROR)
     })?;
-    init_logging(&config, filter);
+    let guard = init_logging(&config, filter);
     for w in warnings {
         tracing::warn!("{w}");
     }
-    Ok(config)
+    Ok((config, guard))
 }
 
 fn failed(e: impl std::fmt::Display) -> ExitCode {
@@ -741,7 +756,7 @@ fn check_health(
 }
 
 async fn migrate(store: &StoreArgs) -> Result<ExitCode, ExitCode> {
-    let config = load_config_and_log(store.config.as_deref(), &store.overrides())?;
+    let (config, _log) = load_config_and_log(store.config.as_deref(), &store.overrides())?;
     berth::open_metadata(&config).await.map_err(failed)?;
     tracing::info!(backend = ?config.metadata.backend, "metadata schema is up to date");
     Ok(ExitCode::SUCCESS)
@@ -762,7 +777,7 @@ async fn serve(store: &StoreArgs, listen: Option<String>) -> Result<ExitCode, Ex
         listen,
         ..store.overrides()
     };
-    let config = load_config_and_log(store.config.as_deref(), &overrides)?;
+    let (config, _log) = load_config_and_log(store.config.as_deref(), &overrides)?;
     let mut app = berth::Application::build(&config).await.map_err(failed)?;
     if let Some(k) = app.take_bootstrap_credentials() {
         // Shown once, on standard output and not through the log (logs are shipped elsewhere).

@@ -77,13 +77,18 @@ pub async fn layer(req: Request, next: Next) -> Response {
         principal: Slot::default(),
     };
     let slot = line.principal.clone();
-    let req = req.map(|b| {
-        Body::new(Counted {
-            inner: b,
-            bytes: 0,
-            on_end: OnEnd::Count(received),
+    // A request without a body (most GETs and HEADs) needs no counting.
+    let req = if req.body().size_hint().exact() == Some(0) {
+        req
+    } else {
+        req.map(|b| {
+            Body::new(Counted {
+                inner: b,
+                bytes: 0,
+                on_end: OnEnd::Count(received),
+            })
         })
-    });
+    };
     // Until there is a response, a dropped request (its client went away) is logged here.
     let mut pending = Pending(Some(line));
     let response = PRINCIPAL.scope(slot, next.run(req)).await;
