@@ -2,7 +2,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod ecr;
 pub mod http;
 pub mod lifecycle;
 pub mod metadata;

@@ -131,7 +131,7 @@ fn ecr_operation(req: &Request) -> Option<String> {
     }
     let target = req.headers().get("x-amz-target")?.to_str().ok()?;
     let op = target
-        .strip_prefix(crate::ecr::TARGET_PREFIX)
+        .strip_prefix(crate::http::ecr::TARGET_PREFIX)
         .unwrap_or("?");
     let plausible =
         !op.is_empty() && op.len() <= 64 && op.bytes().all(|b| b.is_ascii_alphanumeric());

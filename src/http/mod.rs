@@ -1,11 +1,12 @@
 //! HTTP surfaces. All share one listener: `/v2` (OCI distribution), `/token` (the Docker
-//! token service), `POST /` (the Amazon ECR API, `crate::ecr`) and the operational endpoints
+//! token service), `POST /` (the Amazon ECR API, `crate::http::ecr`) and the operational endpoints
 //! (`/healthz`, `/readyz`). Every request on any of them gets one access log line
 //! (`access_log`) unless `log.access` is off.
 
 pub mod access_log;
 pub mod auth;
 pub mod distribution;
+pub mod ecr;
 pub mod token;
 
 use crate::auth::Auth;
@@ -44,8 +45,9 @@ pub fn router(state: AppState) -> Router {
         // The Amazon ECR API (AWS JSON 1.1, every operation a POST to /).
         .route(
             "/",
-            post(crate::ecr::handle)
-                .layer(axum::extract::DefaultBodyLimit::max(crate::ecr::MAX_BODY)),
+            post(crate::http::ecr::handle).layer(axum::extract::DefaultBodyLimit::max(
+                crate::http::ecr::MAX_BODY,
+            )),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
