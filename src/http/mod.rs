@@ -1,19 +1,18 @@
 //! HTTP surfaces. All share one listener: `/v2` (OCI distribution), `/token` (the Docker
-//! token service), `POST /` (the Amazon ECR API, `crate::http::ecr`) and the operational endpoints
-//! (`/healthz`, `/readyz`). Every request on any of them gets one access log line
+//! token service), `POST /` (the Amazon ECR API, `ecr`) and the operational endpoints
+//! (`ops`: `/healthz`, `/readyz`). Every request on any of them gets one access log line
 //! (`access_log`) unless `log.access` is off.
 
 pub mod access_log;
 pub mod auth;
 pub mod distribution;
 pub mod ecr;
+pub mod ops;
 pub mod token;
 
 use crate::auth::Auth;
 use crate::registry::Registry;
-use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::FromRef;
 use axum::routing::{any, get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -41,34 +40,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(distribution::dispatch))
         .route("/token", get(token::get_token).post(token::post_token))
         // GetDownloadUrlForLayer URLs.
-        .route("/download/{token}", any(distribution::download))
+        .route("/download/{token}", any(ecr::download::download))
         // The Amazon ECR API (AWS JSON 1.1, every operation a POST to /).
         .route(
             "/",
-            post(crate::http::ecr::handle).layer(axum::extract::DefaultBodyLimit::max(
-                crate::http::ecr::MAX_BODY,
-            )),
+            post(ecr::handle).layer(axum::extract::DefaultBodyLimit::max(ecr::MAX_BODY)),
         )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .with_state(state);
     if access_log {
         // Around the whole router, so that unmatched paths and refused methods are logged too.
         app.layer(axum::middleware::from_fn(access_log::layer))
     } else {
         app
-    }
-}
-
-async fn ready(State(reg): State<Arc<Registry>>) -> impl IntoResponse {
-    match reg.ready().await {
-        Ok(()) => (StatusCode::OK, "ready".to_owned()),
-        Err((store, e)) => {
-            tracing::warn!(store, error = %e, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("{store} unavailable"),
-            )
-        }
     }
 }

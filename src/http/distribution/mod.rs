@@ -93,7 +93,7 @@ fn check(who: &Who<'_>, action: Action, resource: Resource<'_>) -> Result<()> {
     who.check(action, resource)
 }
 
-fn unsupported(method: &Method) -> OciError {
+pub(crate) fn unsupported(method: &Method) -> OciError {
     OciError::new(
         Code::Unsupported,
         format!("method {method} is not supported on this endpoint"),
@@ -256,52 +256,6 @@ fn refused_path(who: &Who<'_>, method: &Method, rest: &str, e: OciError) -> OciE
         }
     }
     e
-}
-
-/// `GET`/`HEAD /download/<token>`: a `GetDownloadUrlForLayer` URL, fetched with no other
-/// credentials. The token names one blob of one repository and stands for the caller who asked
-/// for the URL, whose permission is evaluated again now (a key disabled or a policy changed
-/// since ends the URL too). Range requests work as on `/v2`.
-pub async fn download(
-    State(st): State<AppState>,
-    ClientAddr(ip): ClientAddr,
-    method: Method,
-    Path(token): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let result = async {
-        if method != Method::GET && method != Method::HEAD {
-            return Err(unsupported(&method));
-        }
-        let (caller, name, blob) = st.auth.download_caller(&token, ip).map_err(|f| match f {
-            crate::auth::AuthFailure::RateLimited(_) | crate::auth::AuthFailure::Unavailable => {
-                crate::http::auth::failure(&st.auth, &headers, f)
-            }
-            other => OciError::new(Code::Denied, other.to_string()),
-        })?;
-        crate::http::access_log::record(&caller);
-        let digest: Digest = blob
-            .parse()
-            .map_err(|_| OciError::new(Code::Denied, "the download URL is not valid"))?;
-        let action = Action::GetDownloadUrlForLayer;
-        let resource = Resource::Repository(&name);
-        if let crate::auth::Decision::Deny(d) = st.auth.authorize(&caller, action, resource) {
-            return Err(OciError::new(
-                Code::Denied,
-                crate::http::auth::denied_message(&st.auth, &caller, action, resource, d),
-            ));
-        }
-        get_blob(
-            &st.registry,
-            &name,
-            &digest,
-            &headers,
-            method == Method::HEAD,
-        )
-        .await
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Read and discard what is left of a refused request's body, up to a bound. Closing the
@@ -716,7 +670,7 @@ async fn put_manifest(
 
 // ---- blobs --------------------------------------------------------------------------------
 
-async fn get_blob(
+pub(crate) async fn get_blob(
     reg: &Registry,
     name: &RepositoryName,
     d: &Digest,

@@ -2,6 +2,7 @@
 //! authenticated by SigV4 and authorized by the same `authorize` as `/v2`. Operations call the
 //! registry and identity layers; nothing here is a second implementation of registry semantics.
 
+pub mod download;
 mod images;
 mod input;
 mod layers;
