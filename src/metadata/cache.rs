@@ -237,7 +237,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> MetaResult<Vec<String>> {
         self.inner.repositories_with_blob(digest, limit).await
     }
-    async fn link_blob_with(
+    async fn link_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
@@ -245,9 +245,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         now: i64,
         missing: MissingRepository,
     ) -> MetaResult<()> {
-        self.inner
-            .link_blob_with(repo, digest, size, now, missing)
-            .await
+        self.inner.link_blob(repo, digest, size, now, missing).await
     }
     async fn unlink_blob(
         &self,
@@ -279,7 +277,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     async fn mark_upload_verified(&self, id: &str, digest: &Digest) -> MetaResult<()> {
         self.inner.mark_upload_verified(id, digest).await
     }
-    async fn complete_upload_with(
+    async fn complete_upload(
         &self,
         id: &str,
         repo: &RepositoryName,
@@ -290,21 +288,21 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         missing: MissingRepository,
     ) -> MetaResult<String> {
         self.inner
-            .complete_upload_with(id, repo, digest, size, location, now, missing)
+            .complete_upload(id, repo, digest, size, location, now, missing)
             .await
     }
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>> {
         self.inner.stale_uploads(before, limit).await
     }
 
-    async fn put_manifest_with(
+    async fn put_manifest(
         &self,
         m: NewManifest<'_>,
         missing: MissingRepository,
     ) -> Result<(), PutManifestError> {
         let repo = m.repository.as_str().to_owned();
         let tags: Vec<String> = m.tags.iter().map(|t| t.as_str().to_owned()).collect();
-        let r = self.inner.put_manifest_with(m, missing).await;
+        let r = self.inner.put_manifest(m, missing).await;
         // Also after a failure: the outcome of a failed commit is unknown.
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         self.cache.invalidate(&repo, &tags, None);

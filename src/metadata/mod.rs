@@ -381,7 +381,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Record that `digest`, a blob already known to the registry (mounted from another
     /// repository), belongs to the repository too; a missing repository is created or refused
     /// as `missing` says.
-    async fn link_blob_with(
+    async fn link_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
@@ -389,17 +389,6 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: i64,
         missing: MissingRepository,
     ) -> MetaResult<()>;
-    /// `link_blob_with`, creating the repository on first use.
-    async fn link_blob(
-        &self,
-        repo: &RepositoryName,
-        digest: &Digest,
-        size: u64,
-        now: i64,
-    ) -> MetaResult<()> {
-        self.link_blob_with(repo, digest, size, now, MissingRepository::Create)
-            .await
-    }
     /// Remove a blob from a repository unless a manifest there still needs it.
     async fn unlink_blob(
         &self,
@@ -426,7 +415,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// location wins and is returned: the caller then deletes the bytes it stored. A missing
     /// repository is created or refused as `missing` says (refused, nothing changes).
     #[allow(clippy::too_many_arguments)]
-    async fn complete_upload_with(
+    async fn complete_upload(
         &self,
         id: &str,
         repo: &RepositoryName,
@@ -436,42 +425,17 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: i64,
         missing: MissingRepository,
     ) -> MetaResult<String>;
-    /// `complete_upload_with`, creating the repository on first use.
-    async fn complete_upload(
-        &self,
-        id: &str,
-        repo: &RepositoryName,
-        digest: &Digest,
-        size: u64,
-        location: &str,
-        now: i64,
-    ) -> MetaResult<String> {
-        self.complete_upload_with(
-            id,
-            repo,
-            digest,
-            size,
-            location,
-            now,
-            MissingRepository::Create,
-        )
-        .await
-    }
     /// Uploads not touched since `before`.
     async fn stale_uploads(&self, before: i64, limit: u32) -> MetaResult<Vec<String>>;
 
     /// Store a manifest and point `tags` at it, in one transaction, after checking that
     /// everything it references is in the repository. A missing repository is created or
     /// refused as `missing` says.
-    async fn put_manifest_with(
+    async fn put_manifest(
         &self,
         m: NewManifest<'_>,
         missing: MissingRepository,
     ) -> Result<(), PutManifestError>;
-    /// `put_manifest_with`, creating the repository on first use.
-    async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), PutManifestError> {
-        self.put_manifest_with(m, MissingRepository::Create).await
-    }
     async fn manifest_by_digest(
         &self,
         repo: &RepositoryName,

@@ -897,7 +897,7 @@ impl MetadataStore for PostgresStore {
         .map_err(err)
     }
 
-    async fn link_blob_with(
+    async fn link_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
@@ -1002,7 +1002,7 @@ impl MetadataStore for PostgresStore {
         Ok(())
     }
 
-    async fn complete_upload_with(
+    async fn complete_upload(
         &self,
         id: &str,
         repo: &RepositoryName,
@@ -1030,7 +1030,7 @@ impl MetadataStore for PostgresStore {
         .map_err(err)
     }
 
-    async fn put_manifest_with(
+    async fn put_manifest(
         &self,
         m: NewManifest<'_>,
         missing: MissingRepository,

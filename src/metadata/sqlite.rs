@@ -227,7 +227,7 @@ impl MetadataStore for SqliteStore {
         .map_err(err)
     }
 
-    async fn link_blob_with(
+    async fn link_blob(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
@@ -365,7 +365,7 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
-    async fn complete_upload_with(
+    async fn complete_upload(
         &self,
         id: &str,
         repo: &RepositoryName,
@@ -408,7 +408,7 @@ impl MetadataStore for SqliteStore {
         .map_err(err)
     }
 
-    async fn put_manifest_with(
+    async fn put_manifest(
         &self,
         m: NewManifest<'_>,
         missing: MissingRepository,

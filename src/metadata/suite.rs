@@ -32,9 +32,18 @@ pub async fn run(store: &dyn MetadataStore) {
     assert!(store.list_tags(&repo, None, 10).await.unwrap().is_none());
 
     // Blobs are linked per repository.
-    store.link_blob(&repo, &d(1), 1, 1).await.unwrap();
-    store.link_blob(&repo, &d(1), 1, 2).await.unwrap();
-    store.link_blob(&repo, &d(2), 1, 1).await.unwrap();
+    store
+        .link_blob(&repo, &d(1), 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
+    store
+        .link_blob(&repo, &d(1), 1, 2, MissingRepository::Create)
+        .await
+        .unwrap();
+    store
+        .link_blob(&repo, &d(2), 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .repository_blob(&repo, &d(1))
@@ -52,14 +61,17 @@ pub async fn run(store: &dyn MetadataStore) {
     let md = Algorithm::Sha256.digest(&bytes);
     let tags: Vec<Tag> = vec!["v1".parse().unwrap()];
     let r = store
-        .put_manifest(NewManifest {
-            repository: &other,
-            digest: &md,
-            manifest: &m,
-            content: &bytes,
-            tags: &tags,
-            now: 3,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: &other,
+                digest: &md,
+                manifest: &m,
+                content: &bytes,
+                tags: &tags,
+                now: 3,
+            },
+            MissingRepository::Create,
+        )
         .await;
     assert!(matches!(r, Err(PutManifestError::BlobUnknown(x)) if x == d(1)));
     assert!(!store.repository_exists(&other).await.unwrap());
@@ -68,14 +80,17 @@ pub async fn run(store: &dyn MetadataStore) {
     let m = manifest::parse(Some(manifest::OCI_MANIFEST), &bytes).unwrap();
     let md = Algorithm::Sha256.digest(&bytes);
     store
-        .put_manifest(NewManifest {
-            repository: &repo,
-            digest: &md,
-            manifest: &m,
-            content: &bytes,
-            tags: &tags,
-            now: 3,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: &repo,
+                digest: &md,
+                manifest: &m,
+                content: &bytes,
+                tags: &tags,
+                now: 3,
+            },
+            MissingRepository::Create,
+        )
         .await
         .unwrap();
     let got = store
@@ -118,25 +133,31 @@ pub async fn run(store: &dyn MetadataStore) {
     let im = manifest::parse(None, &idx).unwrap();
     let id = Algorithm::Sha256.digest(&idx);
     let r = store
-        .put_manifest(NewManifest {
-            repository: &other,
-            digest: &id,
-            manifest: &im,
-            content: &idx,
-            tags: &[],
-            now: 4,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: &other,
+                digest: &id,
+                manifest: &im,
+                content: &idx,
+                tags: &[],
+                now: 4,
+            },
+            MissingRepository::Create,
+        )
         .await;
     assert!(matches!(r, Err(PutManifestError::ManifestUnknown(_))));
     store
-        .put_manifest(NewManifest {
-            repository: &repo,
-            digest: &id,
-            manifest: &im,
-            content: &idx,
-            tags: &[],
-            now: 4,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: &repo,
+                digest: &id,
+                manifest: &im,
+                content: &idx,
+                tags: &[],
+                now: 4,
+            },
+            MissingRepository::Create,
+        )
         .await
         .unwrap();
     assert!(
@@ -159,14 +180,17 @@ pub async fn run(store: &dyn MetadataStore) {
     let rm = manifest::parse(None, &rbytes).unwrap();
     let rd = Algorithm::Sha256.digest(&rbytes);
     store
-        .put_manifest(NewManifest {
-            repository: &repo,
-            digest: &rd,
-            manifest: &rm,
-            content: &rbytes,
-            tags: &[],
-            now: 5,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: &repo,
+                digest: &rd,
+                manifest: &rm,
+                content: &rbytes,
+                tags: &[],
+                now: 5,
+            },
+            MissingRepository::Create,
+        )
         .await
         .unwrap();
     let refs = store.referrers(&repo, &md).await.unwrap();
@@ -181,14 +205,17 @@ pub async fn run(store: &dyn MetadataStore) {
         .map(|t| t.parse().unwrap())
         .collect();
     store
-        .put_manifest(NewManifest {
-            repository: &repo,
-            digest: &rd,
-            manifest: &rm,
-            content: &rbytes,
-            tags: &more,
-            now: 6,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: &repo,
+                digest: &rd,
+                manifest: &rm,
+                content: &rbytes,
+                tags: &more,
+                now: 6,
+            },
+            MissingRepository::Create,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -268,7 +295,10 @@ pub async fn run(store: &dyn MetadataStore) {
     );
 
     // Catalog.
-    store.link_blob(&other, &d(2), 1, 7).await.unwrap();
+    store
+        .link_blob(&other, &d(2), 1, 7, MissingRepository::Create)
+        .await
+        .unwrap();
     assert_eq!(
         store.list_repositories(None, 10).await.unwrap(),
         ["suite/a", "suite/b"]
@@ -338,7 +368,15 @@ pub async fn run(store: &dyn MetadataStore) {
     assert!(!store.advance_upload("u2", 0, &p, 25).await.unwrap());
     assert_eq!(
         store
-            .complete_upload("u2", &other, &d(9), 1, "loc-a", 30)
+            .complete_upload(
+                "u2",
+                &other,
+                &d(9),
+                1,
+                "loc-a",
+                30,
+                MissingRepository::Create
+            )
             .await
             .unwrap(),
         "loc-a"
@@ -359,7 +397,15 @@ pub async fn run(store: &dyn MetadataStore) {
     };
     store.create_upload(&u3).await.unwrap();
     let kept = store
-        .complete_upload("u3", &repo, &d(9), 1, "loc-b", 31)
+        .complete_upload(
+            "u3",
+            &repo,
+            &d(9),
+            1,
+            "loc-b",
+            31,
+            MissingRepository::Create,
+        )
         .await
         .unwrap();
     assert_eq!(kept, "loc-a");
@@ -390,7 +436,7 @@ async fn writes_that_may_not_create(store: &dyn MetadataStore) {
     let refuse = MissingRepository::Refuse;
     let gone: RepositoryName = "nocreate/gone".parse().unwrap();
 
-    let r = store.link_blob_with(&gone, &d(1), 1, 1, refuse).await;
+    let r = store.link_blob(&gone, &d(1), 1, 1, refuse).await;
     assert!(unknown(&r), "{r:?}");
     let u = UploadRow {
         id: "nocreate-u".into(),
@@ -405,7 +451,7 @@ async fn writes_that_may_not_create(store: &dyn MetadataStore) {
     };
     store.create_upload(&u).await.unwrap();
     let r = store
-        .complete_upload_with("nocreate-u", &gone, &d(40), 1, "loc-nc", 2, refuse)
+        .complete_upload("nocreate-u", &gone, &d(40), 1, "loc-nc", 2, refuse)
         .await;
     assert!(unknown(&r), "{r:?}");
     // The upload stays (for a retry, or expiry); the blob was not recorded anywhere.
@@ -431,7 +477,7 @@ async fn writes_that_may_not_create(store: &dyn MetadataStore) {
         tags: &tags,
         now: 3,
     };
-    let r = store.put_manifest_with(new(&gone), refuse).await;
+    let r = store.put_manifest(new(&gone), refuse).await;
     assert!(
         matches!(&r, Err(PutManifestError::Meta(MetaError::RepositoryUnknown(n))) if n == "nocreate/gone"),
         "{r:?}"
@@ -441,7 +487,7 @@ async fn writes_that_may_not_create(store: &dyn MetadataStore) {
 
     // Allowed to create, the same writes create it; refusing, they work on it once it exists.
     store
-        .complete_upload_with(
+        .complete_upload(
             "nocreate-u",
             &gone,
             &d(40),
@@ -453,11 +499,8 @@ async fn writes_that_may_not_create(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert!(store.repository_exists(&gone).await.unwrap());
-    store.put_manifest_with(new(&gone), refuse).await.unwrap();
-    store
-        .link_blob_with(&gone, &d(41), 1, 5, refuse)
-        .await
-        .unwrap();
+    store.put_manifest(new(&gone), refuse).await.unwrap();
+    store.link_blob(&gone, &d(41), 1, 5, refuse).await.unwrap();
     assert_eq!(
         store
             .list_tags(&gone, None, 10)
@@ -474,7 +517,7 @@ async fn writes_that_may_not_create(store: &dyn MetadataStore) {
         .is_some());
     let kept = "nocreate/kept".parse().unwrap();
     store
-        .put_manifest_with(new(&kept), MissingRepository::Create)
+        .put_manifest(new(&kept), MissingRepository::Create)
         .await
         .unwrap();
     assert!(store.repository_exists(&kept).await.unwrap());
@@ -490,11 +533,17 @@ async fn blob_holders(store: &dyn MetadataStore) {
         .is_empty());
     for n in ["holders/c", "holders/a", "holders/b", "holders/d"] {
         let r: RepositoryName = n.parse().unwrap();
-        store.link_blob(&r, &blob, 1, 1).await.unwrap();
+        store
+            .link_blob(&r, &blob, 1, 1, MissingRepository::Create)
+            .await
+            .unwrap();
     }
     // Another blob and a repository without this one are not listed.
     let other: RepositoryName = "holders/other".parse().unwrap();
-    store.link_blob(&other, &d(51), 1, 1).await.unwrap();
+    store
+        .link_blob(&other, &d(51), 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
     assert_eq!(
         store.repositories_with_blob(&blob, 10).await.unwrap(),
         ["holders/a", "holders/b", "holders/c", "holders/d"]
@@ -526,21 +575,30 @@ async fn push(
     tags: &[&str],
     now: i64,
 ) -> (Digest, Result<(), PutManifestError>) {
-    store.link_blob(repo, &d(1), 1, now).await.unwrap();
-    store.link_blob(repo, &d(layer), 1, now).await.unwrap();
+    store
+        .link_blob(repo, &d(1), 1, now, MissingRepository::Create)
+        .await
+        .unwrap();
+    store
+        .link_blob(repo, &d(layer), 1, now, MissingRepository::Create)
+        .await
+        .unwrap();
     let bytes = image_manifest(&d(1), &d(layer), None);
     let m = manifest::parse(Some(manifest::OCI_MANIFEST), &bytes).unwrap();
     let md = Algorithm::Sha256.digest(&bytes);
     let tags: Vec<Tag> = tags.iter().map(|t| t.parse().unwrap()).collect();
     let r = store
-        .put_manifest(NewManifest {
-            repository: repo,
-            digest: &md,
-            manifest: &m,
-            content: &bytes,
-            tags: &tags,
-            now,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: repo,
+                digest: &md,
+                manifest: &m,
+                content: &bytes,
+                tags: &tags,
+                now,
+            },
+            MissingRepository::Create,
+        )
         .await;
     (md, r)
 }
@@ -582,7 +640,10 @@ async fn repositories(store: &dyn MetadataStore) {
     // A repository created by a push has the defaults; listings page by name.
     let b = name("zz/b");
     let c = name("zz/c");
-    store.link_blob(&b, &d(1), 1, 300).await.unwrap();
+    store
+        .link_blob(&b, &d(1), 1, 300, MissingRepository::Create)
+        .await
+        .unwrap();
     assert!(store
         .create_repository(&c, &RepositorySettings::default(), &[], 400)
         .await

@@ -275,7 +275,7 @@ impl Registry {
             return Ok(None);
         };
         self.meta
-            .link_blob_with(repo, digest, blob.size, now_ms(), missing)
+            .link_blob(repo, digest, blob.size, now_ms(), missing)
             .await?;
         Ok(Some(blob.size))
     }
@@ -322,7 +322,7 @@ impl Registry {
         tags.dedup();
         let r = self
             .meta
-            .put_manifest_with(
+            .put_manifest(
                 NewManifest {
                     repository: repo,
                     digest: &digest,

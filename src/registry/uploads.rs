@@ -301,7 +301,7 @@ impl Registry {
         }
         let kept = self
             .meta
-            .complete_upload_with(id, repo, digest, row.size, &location, now_ms(), missing)
+            .complete_upload(id, repo, digest, row.size, &location, now_ms(), missing)
             .await?;
         if kept != location {
             // The blob was already stored (a concurrent or earlier upload): keep one copy.

@@ -8,7 +8,8 @@
 
 use berth::metadata::postgres::PostgresStore;
 use berth::metadata::{
-    DeleteOutcome, MetaError, MetadataStore, NewManifest, PutManifestError, UploadRow,
+    DeleteOutcome, MetaError, MetadataStore, MissingRepository, NewManifest, PutManifestError,
+    UploadRow,
 };
 use berth::oci::manifest::{self, OCI_INDEX, OCI_MANIFEST};
 use berth::oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -98,14 +99,17 @@ fn image_manifest(config: &Digest, layer: &Digest) -> Vec<u8> {
 async fn put(store: &PostgresStore, r: &RepositoryName, bytes: &[u8], tags: &[Tag], now: i64) {
     let m = manifest::parse(Some(OCI_MANIFEST), bytes).unwrap();
     store
-        .put_manifest(NewManifest {
-            repository: r,
-            digest: &Algorithm::Sha256.digest(bytes),
-            manifest: &m,
-            content: bytes,
-            tags,
-            now,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: r,
+                digest: &Algorithm::Sha256.digest(bytes),
+                manifest: &m,
+                content: bytes,
+                tags,
+                now,
+            },
+            MissingRepository::Create,
+        )
         .await
         .unwrap();
 }
@@ -139,7 +143,9 @@ async fn same_tags_pushed_from_two_replicas_end_on_one_manifest() {
     let r = repo(&format!("{}/app", unique("tags")));
     let (config, l1, l2) = (blob("config"), blob("layer-1"), blob("layer-2"));
     for d in [&config, &l1, &l2] {
-        a.link_blob(&r, d, 1, 1).await.unwrap();
+        a.link_blob(&r, d, 1, 1, MissingRepository::Create)
+            .await
+            .unwrap();
     }
     let m1 = image_manifest(&config, &l1);
     let m2 = image_manifest(&config, &l2);
@@ -191,7 +197,9 @@ async fn an_immutable_tag_raced_from_two_replicas_is_won_once() {
     assert!(a.create_repository(&r, &settings, &[], 1).await.unwrap());
     let (config, l1, l2) = (blob("config"), blob("layer-1"), blob("layer-2"));
     for d in [&config, &l1, &l2] {
-        a.link_blob(&r, d, 1, 1).await.unwrap();
+        a.link_blob(&r, d, 1, 1, MissingRepository::Create)
+            .await
+            .unwrap();
     }
     let m1 = image_manifest(&config, &l1);
     let m2 = image_manifest(&config, &l2);
@@ -201,14 +209,17 @@ async fn an_immutable_tag_raced_from_two_replicas_is_won_once() {
         let (r, bytes, tags) = (r.clone(), bytes.to_vec(), vec![tag.clone()]);
         async move {
             store
-                .put_manifest(NewManifest {
-                    repository: &r,
-                    digest: &Algorithm::Sha256.digest(&bytes),
-                    manifest: &m,
-                    content: &bytes,
-                    tags: &tags,
-                    now: 2,
-                })
+                .put_manifest(
+                    NewManifest {
+                        repository: &r,
+                        digest: &Algorithm::Sha256.digest(&bytes),
+                        manifest: &m,
+                        content: &bytes,
+                        tags: &tags,
+                        now: 2,
+                    },
+                    MissingRepository::Create,
+                )
                 .await
         }
     };
@@ -233,14 +244,17 @@ async fn try_put(
 ) -> Result<(), PutManifestError> {
     let m = manifest::parse(None, bytes).unwrap();
     store
-        .put_manifest(NewManifest {
-            repository: r,
-            digest: &Algorithm::Sha256.digest(bytes),
-            manifest: &m,
-            content: bytes,
-            tags: &[],
-            now: 1,
-        })
+        .put_manifest(
+            NewManifest {
+                repository: r,
+                digest: &Algorithm::Sha256.digest(bytes),
+                manifest: &m,
+                content: bytes,
+                tags: &[],
+                now: 1,
+            },
+            MissingRepository::Create,
+        )
         .await
 }
 
@@ -257,8 +271,12 @@ async fn a_push_racing_a_blob_unlink_never_leaves_a_dangling_manifest() {
             blob(&format!("{base}-c{round}")),
             blob(&format!("{base}-l{round}")),
         );
-        a.link_blob(&r, &config, 1, 1).await.unwrap();
-        a.link_blob(&r, &layer, 1, 1).await.unwrap();
+        a.link_blob(&r, &config, 1, 1, MissingRepository::Create)
+            .await
+            .unwrap();
+        a.link_blob(&r, &layer, 1, 1, MissingRepository::Create)
+            .await
+            .unwrap();
         let bytes = image_manifest(&config, &layer);
         let md = Algorithm::Sha256.digest(&bytes);
         let (pushed, unlinked) = tokio::join!(try_put(&a, &r, &bytes), b.unlink_blob(&r, &layer));
@@ -284,8 +302,12 @@ async fn an_index_push_racing_its_child_deletion_never_leaves_a_dangling_index()
             blob(&format!("{base}-c{round}")),
             blob(&format!("{base}-l{round}")),
         );
-        a.link_blob(&r, &config, 1, 1).await.unwrap();
-        a.link_blob(&r, &layer, 1, 1).await.unwrap();
+        a.link_blob(&r, &config, 1, 1, MissingRepository::Create)
+            .await
+            .unwrap();
+        a.link_blob(&r, &layer, 1, 1, MissingRepository::Create)
+            .await
+            .unwrap();
         let child = image_manifest(&config, &layer);
         let cd = Algorithm::Sha256.digest(&child);
         try_put(&a, &r, &child).await.unwrap();
@@ -323,8 +345,8 @@ async fn one_blob_completed_on_two_replicas_keeps_the_first_location() {
         a.create_upload(&upload(&u1, &r1)).await.unwrap();
         b.create_upload(&upload(&u2, other)).await.unwrap();
         let (k1, k2) = tokio::join!(
-            a.complete_upload(&u1, &r1, &d, 1, "loc-a", 10),
-            b.complete_upload(&u2, other, &d, 1, "loc-b", 10)
+            a.complete_upload(&u1, &r1, &d, 1, "loc-a", 10, MissingRepository::Create),
+            b.complete_upload(&u2, other, &d, 1, "loc-b", 10, MissingRepository::Create)
         );
         let (k1, k2) = (k1.unwrap(), k2.unwrap());
         assert_eq!(k1, k2, "both completions report the location that was kept");
@@ -406,7 +428,10 @@ async fn replicas_starting_together_migrate_once() {
     pool.close().await;
     // And the schema works.
     let r = repo("migrated/app");
-    stores[3].link_blob(&r, &blob("x"), 1, 1).await.unwrap();
+    stores[3]
+        .link_blob(&r, &blob("x"), 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
     assert!(stores[0].repository_exists(&r).await.unwrap());
     for s in &stores {
         s.close().await;
@@ -435,8 +460,12 @@ async fn listings_sort_bytewise() {
     let base = unique("order");
     let r = repo(&format!("{base}/app"));
     let (config, layer) = (blob("config"), blob("layer"));
-    a.link_blob(&r, &config, 1, 1).await.unwrap();
-    a.link_blob(&r, &layer, 1, 1).await.unwrap();
+    a.link_blob(&r, &config, 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
+    a.link_blob(&r, &layer, 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
     let mut names = vec!["a", "B", "_x", "a-b", "a.b", "ab", "A1", "Z", "a_b", "0"];
     let tags: Vec<Tag> = names.iter().map(|t| t.parse().unwrap()).collect();
     put(&a, &r, &image_manifest(&config, &layer), &tags, 1).await;
@@ -450,9 +479,15 @@ async fn listings_sort_bytewise() {
 
     let mut repos = vec!["x-y", "x.y", "x/y", "x_y", "x0", "xy", "x__y"];
     for n in &repos {
-        a.link_blob(&repo(&format!("{base}/{n}")), &config, 1, 1)
-            .await
-            .unwrap();
+        a.link_blob(
+            &repo(&format!("{base}/{n}")),
+            &config,
+            1,
+            1,
+            MissingRepository::Create,
+        )
+        .await
+        .unwrap();
     }
     repos.push("app");
     let mut expected: Vec<String> = repos.iter().map(|n| format!("{base}/{n}")).collect();
@@ -474,8 +509,12 @@ async fn a_tag_page_in_a_large_repository_is_a_range_scan() {
     let (a, _) = replicas().await;
     let r = repo(&format!("{}/app", unique("many")));
     let (config, layer) = (blob("config"), blob("layer"));
-    a.link_blob(&r, &config, 1, 1).await.unwrap();
-    a.link_blob(&r, &layer, 1, 1).await.unwrap();
+    a.link_blob(&r, &config, 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
+    a.link_blob(&r, &layer, 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
     let bytes = image_manifest(&config, &layer);
     let first: Vec<Tag> = vec!["t-000000".parse().unwrap()];
     put(&a, &r, &bytes, &first, 1).await;
@@ -572,12 +611,15 @@ async fn a_database_outage_is_unavailable_then_recovers() {
     let store = PostgresStore::connect(url.as_str(), 2).await.unwrap();
     store.migrate().await.unwrap();
     let r = repo(&format!("{}/app", unique("outage")));
-    store.link_blob(&r, &blob("x"), 1, 1).await.unwrap();
+    store
+        .link_blob(&r, &blob("x"), 1, 1, MissingRepository::Create)
+        .await
+        .unwrap();
 
     proxy.down().await;
     let read = answered(store.repository_exists(&r)).await;
     assert!(matches!(read, Err(MetaError::Unavailable(_))), "{read:?}");
-    let write = answered(store.link_blob(&r, &blob("y"), 1, 1)).await;
+    let write = answered(store.link_blob(&r, &blob("y"), 1, 1, MissingRepository::Create)).await;
     assert!(matches!(write, Err(MetaError::Unavailable(_))), "{write:?}");
 
     // Back: a client retrying its 503 gets through. (A connection from before the outage may
