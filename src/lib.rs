@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod jobs;
 pub mod lifecycle;
 pub mod metadata;
 pub mod oci;
@@ -13,6 +14,7 @@ use auth::store::IdentityStore;
 use auth::Auth;
 use axum::serve::ListenerExt;
 use config::{Config, MetadataBackend, StorageBackend};
+use metadata::leases::Leases;
 use metadata::MetadataStore;
 use registry::{Registry, RegistryOptions};
 use std::net::SocketAddr;
@@ -27,8 +29,10 @@ pub struct Application {
     auth: Arc<Auth>,
     /// The first administrator's credentials, when this start created them.
     bootstrap: Option<auth::NewKey>,
-    /// Tasks that live as long as the server (cache invalidation from other replicas).
-    background: Vec<tokio::task::JoinHandle<()>>,
+    /// Where singleton background jobs take their leases.
+    leases: Arc<dyn Leases>,
+    /// Listeners that live as long as the server (cache invalidation from other replicas).
+    listeners: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
     /// `log.access`: one log line per request.
     access_log: bool,
     _lock: Option<std::fs::File>,
@@ -113,13 +117,18 @@ pub fn redact_url(url: &str) -> String {
 
 /// Open the configured metadata store and bring its schema up to date.
 pub async fn open_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
-    Ok(open_stores(config).await?.0)
+    Ok(open_stores(config).await?.meta)
+}
+
+/// The stores over one database: registry metadata, identities, job leases.
+pub struct Stores {
+    pub meta: Arc<dyn MetadataStore>,
+    pub identities: Arc<dyn IdentityStore>,
+    pub leases: Arc<dyn Leases>,
 }
 
 /// The metadata store and the identity store over the same database.
-pub async fn open_stores(
-    config: &Config,
-) -> Result<(Arc<dyn MetadataStore>, Arc<dyn IdentityStore>), StartError> {
+pub async fn open_stores(config: &Config) -> Result<Stores, StartError> {
     Ok(match config.metadata.backend {
         MetadataBackend::Sqlite => {
             let path = config.data_dir.join("metadata.db");
@@ -134,22 +143,27 @@ pub async fn open_stores(
                         config.data_dir.display()
                     ),
                 })?;
-            (
+            Stores {
                 // The data directory is locked: every write goes through this process's cache.
-                Arc::new(metadata::cache::CachedStore::exclusive(store.clone())),
-                Arc::new(store),
-            )
+                meta: Arc::new(metadata::cache::CachedStore::exclusive(store.clone())),
+                identities: Arc::new(store.clone()),
+                leases: Arc::new(store),
+            }
         }
         MetadataBackend::Postgres => {
             let pg = open_postgres(config).await?.0;
-            (Arc::new(pg.clone()), Arc::new(pg))
+            Stores {
+                meta: Arc::new(pg.clone()),
+                identities: Arc::new(pg.clone()),
+                leases: Arc::new(pg),
+            }
         }
     })
 }
 
 /// Open the identity store and the authenticator (for `berth` administration commands).
 pub async fn open_auth(config: &Config) -> Result<Auth, StartError> {
-    let (_, identities) = open_stores(config).await?;
+    let identities = open_stores(config).await?.identities;
     Ok(Auth::open(config, identities).await?)
 }
 
@@ -246,21 +260,30 @@ impl Application {
             MetadataBackend::Sqlite => Some(lock_data_dir(&config.data_dir)?),
             MetadataBackend::Postgres => None,
         };
-        let mut background = Vec::new();
-        let (meta, identities): (Arc<dyn MetadataStore>, Arc<dyn IdentityStore>) =
-            match config.metadata.backend {
-                MetadataBackend::Sqlite => open_stores(config).await?,
-                MetadataBackend::Postgres => {
-                    // Replicas cache manifests and tags; PostgreSQL notifications keep them exact.
-                    let pg = open_postgres(config).await?;
-                    let url = pg.1;
-                    let cached = metadata::cache::CachedStore::new(pg.0.clone());
-                    background.push(tokio::spawn(
-                        metadata::cache::follow_postgres_notifications(url, cached.cache()),
-                    ));
-                    (Arc::new(cached), Arc::new(pg.0))
+        let mut listeners: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+            Vec::new();
+        let stores = match config.metadata.backend {
+            MetadataBackend::Sqlite => open_stores(config).await?,
+            MetadataBackend::Postgres => {
+                // Replicas cache manifests and tags; PostgreSQL notifications keep them exact.
+                let (pg, url) = open_postgres(config).await?;
+                let cached = metadata::cache::CachedStore::new(pg.clone());
+                listeners.push(Box::pin(metadata::cache::follow_postgres_notifications(
+                    url,
+                    cached.cache(),
+                )));
+                Stores {
+                    meta: Arc::new(cached),
+                    identities: Arc::new(pg.clone()),
+                    leases: Arc::new(pg),
                 }
-            };
+            }
+        };
+        let Stores {
+            meta,
+            identities,
+            leases,
+        } = stores;
         // Settings errors of the blob store, too, come before the administrator is created.
         let blobs = open_storage(config)?;
         if let Err(e) = blobs.ping().await {
@@ -293,7 +316,7 @@ impl Application {
                 "authentication is OFF (auth.enabled = false): anyone who can reach this port can push, pull and delete"
             );
         }
-        background.push(tokio::spawn(auth.clone().maintain()));
+        listeners.push(Box::pin(auth.clone().maintain()));
         let registry = Arc::new(Registry::new(
             meta,
             blobs,
@@ -308,7 +331,8 @@ impl Application {
             registry,
             auth,
             bootstrap,
-            background,
+            leases,
+            listeners,
             access_log: config.log.access,
             _lock: lock,
         })
@@ -330,8 +354,16 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let janitor = tokio::spawn(janitor(self.registry.clone()));
-        let pulls = tokio::spawn(record_pulls(self.registry.clone()));
+        let mut jobs = jobs::Runner::new(self.leases, jobs::DEFAULT_LEASE_TTL);
+        for listener in self.listeners {
+            jobs.spawn_listener(listener);
+        }
+        jobs.spawn(Arc::new(jobs::uploads::UploadExpiry {
+            registry: self.registry.clone(),
+        }));
+        jobs.spawn(Arc::new(jobs::pulls::PullRecording {
+            registry: self.registry.clone(),
+        }));
         let app = http::router(http::AppState {
             registry: self.registry.clone(),
             auth: self.auth.clone(),
@@ -349,41 +381,9 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        janitor.abort();
-        pulls.abort();
-        for task in &self.background {
-            task.abort();
-        }
-        // The pulls noted since the last periodic flush.
-        if let Err(e) = self.registry.flush_pulls().await {
-            tracing::warn!(error = %e, "cannot record the last pull times");
-        }
+        // In-flight requests are done: drain the jobs (the last pulls are recorded).
+        jobs.shutdown().await;
         r
-    }
-}
-
-/// Write noted pull times periodically.
-async fn record_pulls(registry: Arc<Registry>) {
-    let mut tick = tokio::time::interval(registry::pulls::FLUSH_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = registry.flush_pulls().await {
-            tracing::warn!(error = %e, "cannot record pull times; retrying");
-        }
-    }
-}
-
-/// Background upkeep: expire abandoned uploads.
-async fn janitor(registry: Arc<Registry>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tick.tick().await;
-        match registry.expire_uploads().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "expired idle uploads"),
-            Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! SQLite (embedded) implements it here, and every implementation runs `suite`.
 
 pub mod cache;
+pub mod leases;
 pub mod postgres;
 pub mod sqlite;
 #[doc(hidden)]

@@ -5,6 +5,7 @@
 //!   BERTH_STORAGE__ACCESS_KEY_ID, BERTH_STORAGE__SECRET_ACCESS_KEY   a Garage bucket
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod jobs;
 mod metadata;
 mod storage;
 
