@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP listener binds, `host:port` (`BERTH_LISTEN`). A host name is resolved
-    /// once, at start; its first IPv4 address is used (`localhost:5000` is `127.0.0.1:5000`).
-    #[serde(deserialize_with = "de::listen")]
-    pub listen: SocketAddr,
+    /// when the server binds (and by `healthcheck`), not by commands that never listen; its
+    /// first IPv4 address is used (`localhost:5000` is `127.0.0.1:5000`).
+    pub listen: ListenAddr,
     /// Directory holding the SQLite database and the blob files (`BERTH_DATA_DIR`).
     pub data_dir: PathBuf,
     pub registry: RegistrySection,
@@ -218,7 +218,7 @@ pub struct LogSection {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            listen: ListenAddr::ip(SocketAddr::from(([127, 0, 0, 1], 5000))),
             data_dir: PathBuf::from("./data"),
             registry: RegistrySection {
                 max_manifest_bytes: 4 * 1024 * 1024,
@@ -295,6 +295,7 @@ impl Config {
             });
         }
         let mut config: Config = f.extract().map_err(ConfigError::from)?;
+        config.listen.setting = setting_name(f.find_metadata("listen"), "listen");
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();
         }
@@ -450,16 +451,7 @@ fn describe(e: &figment::Error) -> String {
         }
     }
     let key = path.join(".");
-    let setting = match md {
-        _ if from_env => env_name(&key),
-        Some(m) if m.name.starts_with("--") => m.name.to_string(),
-        Some(m) => match &m.source {
-            Some(figment::Source::File(file)) if key.is_empty() => file.display().to_string(),
-            Some(figment::Source::File(file)) => format!("{}: {key}", file.display()),
-            _ => key.clone(),
-        },
-        None => key.clone(),
-    };
+    let setting = setting_name(md, &key);
     let problem = match &e.kind {
         Kind::Message(m) => m.trim_end().to_string(),
         Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
@@ -484,6 +476,21 @@ fn describe(e: &figment::Error) -> String {
         problem
     } else {
         format!("{setting}: {problem}")
+    }
+}
+
+/// The setting `key` as the user gave it, from where its value came: `BERTH_STORAGE__BACKEND`,
+/// `--listen`, `berth.toml: storage.backend` (the file alone when `key` is empty).
+fn setting_name(md: Option<&figment::Metadata>, key: &str) -> String {
+    match md {
+        Some(m) if m.name.contains("environment variable") => env_name(key),
+        Some(m) if m.name.starts_with("--") => m.name.to_string(),
+        Some(m) => match &m.source {
+            Some(figment::Source::File(file)) if key.is_empty() => file.display().to_string(),
+            Some(figment::Source::File(file)) => format!("{}: {key}", file.display()),
+            _ => key.to_string(),
+        },
+        None => key.to_string(),
     }
 }
 
@@ -532,9 +539,8 @@ pub fn check_log_filter(filter: &str) -> Result<(), String> {
 
 /// Deserializers that accept what people write in files and in environment variables.
 mod de {
-    use serde::de::{Deserializer, Error, Unexpected, Visitor};
+    use serde::de::{Deserializer, Error, Visitor};
     use std::fmt;
-    use std::net::{SocketAddr, ToSocketAddrs};
 
     /// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, in any case.
     pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -574,70 +580,134 @@ mod de {
         d.deserialize_any(V)
     }
 
-    /// `host:port`, where host is an IP address (IPv6 in brackets) or a name to resolve.
-    pub fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = SocketAddr;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a host:port address")
-            }
-            fn visit_str<E: Error>(self, v: &str) -> Result<SocketAddr, E> {
-                super::parse_listen(v).map_err(E::custom)
-            }
-            fn visit_u64<E: Error>(self, v: u64) -> Result<SocketAddr, E> {
-                super::parse_listen(&v.to_string()).map_err(E::custom)
-            }
-            fn visit_i64<E: Error>(self, v: i64) -> Result<SocketAddr, E> {
-                Err(E::invalid_type(Unexpected::Signed(v), &self))
-            }
-        }
-        d.deserialize_any(V)
-    }
-
     /// A tracing filter that `super::check_log_filter` accepts.
     pub fn log_filter<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         let s: String = serde::Deserialize::deserialize(d)?;
         super::check_log_filter(&s).map_err(D::Error::custom)?;
         Ok(s)
     }
+}
 
-    pub(super) fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
-        Ok((host, port).to_socket_addrs()?.collect())
+/// The `listen` setting, `host:port`: its form is checked when the configuration loads, and a
+/// host name is resolved only by what binds or connects to it (`serve`, `healthcheck`), so a
+/// command that never listens does not depend on the name resolving.
+#[derive(Debug, Clone)]
+pub struct ListenAddr {
+    /// The value as given, for messages (`localhost:5000`).
+    given: String,
+    host: ListenHost,
+    /// The setting that gave the value, as its errors name it (`BERTH_LISTEN`, `--listen`,
+    /// `berth.toml: listen`).
+    setting: String,
+}
+
+#[derive(Debug, Clone)]
+enum ListenHost {
+    Ip(SocketAddr),
+    Name(String, u16),
+}
+
+impl ListenAddr {
+    fn ip(addr: SocketAddr) -> ListenAddr {
+        ListenAddr {
+            given: addr.to_string(),
+            host: ListenHost::Ip(addr),
+            setting: "listen".into(),
+        }
+    }
+
+    /// The socket address: an IP address as it is, a host name resolved now (its first IPv4
+    /// address, else its first address). The error names the setting, like those of `load`.
+    pub fn resolve(&self) -> Result<SocketAddr, ConfigError> {
+        let (host, port) = match &self.host {
+            ListenHost::Ip(addr) => return Ok(*addr),
+            ListenHost::Name(host, port) => (host, *port),
+        };
+        let v = &self.given;
+        let fail =
+            |problem: String| ConfigError(vec![format!("{}: {v:?}: {problem}", self.setting)]);
+        let addrs: Vec<SocketAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .map_err(|e| fail(format!("cannot resolve {host}: {e}")))?
+                .collect();
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
+            .ok_or_else(|| fail(format!("{host} has no address")))
     }
 }
 
-/// Parse a listen address: an IP socket address, or `name:port` resolved now (the first IPv4
-/// address of the name, else its first address).
-pub fn parse_listen(v: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = v.parse::<SocketAddr>() {
-        return Ok(a);
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.given)
     }
-    let example = "for example 127.0.0.1:5000, 0.0.0.0:5000, [::]:5000 or localhost:5000";
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "{v:?} is not a host:port address (a port alone: 127.0.0.1:{v} for this machine, \
-             0.0.0.0:{v} for every address)"
-        ));
+}
+
+/// An IP socket address, or `name:port` (checked, not resolved).
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+
+    fn from_str(v: &str) -> Result<ListenAddr, String> {
+        if let Ok(a) = v.parse::<SocketAddr>() {
+            return Ok(ListenAddr::ip(a));
+        }
+        let example = "for example 127.0.0.1:5000, 0.0.0.0:5000, [::]:5000 or localhost:5000";
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "{v:?} is not a host:port address (a port alone: 127.0.0.1:{v} for this machine, \
+                 0.0.0.0:{v} for every address)"
+            ));
+        }
+        let Some((host, port)) = v.rsplit_once(':') else {
+            return Err(format!("{v:?} is not a host:port address ({example})"));
+        };
+        if host.is_empty()
+            || host.contains([':', '[', ']', '/'])
+            || host.contains(char::is_whitespace)
+        {
+            return Err(format!("{v:?} is not a host:port address ({example})"));
+        }
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{v:?}: {port:?} is not a port number (0 to 65535)"))?;
+        Ok(ListenAddr {
+            given: v.to_string(),
+            host: ListenHost::Name(host.to_string(), port),
+            setting: "listen".into(),
+        })
     }
-    let Some((host, port)) = v.rsplit_once(':') else {
-        return Err(format!("{v:?} is not a host:port address ({example})"));
-    };
-    if host.is_empty() || host.contains([':', '[', ']', '/']) || host.contains(char::is_whitespace)
-    {
-        return Err(format!("{v:?} is not a host:port address ({example})"));
+}
+
+impl Serialize for ListenAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.given)
     }
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("{v:?}: {port:?} is not a port number (0 to 65535)"))?;
-    let addrs =
-        de::resolve(host, port).map_err(|e| format!("{v:?}: cannot resolve {host}: {e}"))?;
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| format!("{v:?}: {host} has no address"))
+}
+
+/// `host:port`, where host is an IP address (IPv6 in brackets) or a name.
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ListenAddr, D::Error> {
+        use serde::de::{Error, Unexpected, Visitor};
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ListenAddr;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a host:port address")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<ListenAddr, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<ListenAddr, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<ListenAddr, E> {
+                Err(E::invalid_type(Unexpected::Signed(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]
@@ -660,7 +730,7 @@ mod tests {
             jail.set_env("BERTH_BIN", "/not/config");
             let c =
                 Config::load(Some(Path::new("berth.toml")), &none()).map_err(|e| e.to_string())?;
-            assert_eq!(c.listen.port(), 6000);
+            assert_eq!(c.listen.resolve().map_err(|e| e.to_string())?.port(), 6000);
             assert_eq!(c.registry.upload_expiry_secs, 60);
             assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
             assert_eq!(c.registry.max_manifest_bytes, 4 * 1024 * 1024);
@@ -774,11 +844,12 @@ mod tests {
     fn listen_takes_host_names_and_names_bad_values() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("BERTH_LISTEN", "localhost:5093");
+            let resolved = |c: Config| c.listen.resolve().map_err(|e| e.to_string());
             let c = Config::load(None, &none()).map_err(|e| e.to_string())?;
-            assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 5093)));
+            assert_eq!(resolved(c)?, SocketAddr::from(([127, 0, 0, 1], 5093)));
             jail.set_env("BERTH_LISTEN", "[::1]:5000");
             let c = Config::load(None, &none()).map_err(|e| e.to_string())?;
-            assert_eq!(c.listen, "[::1]:5000".parse::<SocketAddr>().unwrap());
+            assert_eq!(resolved(c)?, "[::1]:5000".parse::<SocketAddr>().unwrap());
             for (value, message) in [
                 ("x", "BERTH_LISTEN: \"x\" is not a host:port address"),
                 (
@@ -797,15 +868,22 @@ mod tests {
                     "::1:5000",
                     "BERTH_LISTEN: \"::1:5000\" is not a host:port address",
                 ),
-                (
-                    "nosuch.invalid:5000",
-                    "BERTH_LISTEN: \"nosuch.invalid:5000\": cannot resolve nosuch.invalid",
-                ),
             ] {
                 jail.set_env("BERTH_LISTEN", value);
                 let e = load_err();
                 assert!(e.starts_with(message), "{value}: {e}");
             }
+            // A name that does not resolve loads (commands that never listen work); resolving
+            // it, as serving does, names the setting that gave it.
+            jail.set_env("BERTH_LISTEN", "nosuch.invalid:5000");
+            let c = Config::load(None, &none()).map_err(|e| e.to_string())?;
+            let e = c.listen.resolve().unwrap_err().to_string();
+            assert!(
+                e.starts_with(
+                    "BERTH_LISTEN: \"nosuch.invalid:5000\": cannot resolve nosuch.invalid"
+                ),
+                "{e}"
+            );
             // The flag wins over the environment, and its errors name it.
             jail.set_env("BERTH_LISTEN", "127.0.0.1:1");
             let flag = |v: &str| Overrides {
@@ -813,8 +891,8 @@ mod tests {
                 data_dir: Some("/srv/berth".into()),
             };
             let c = Config::load(None, &flag("localhost:7000")).map_err(|e| e.to_string())?;
-            assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 7000)));
             assert_eq!(c.data_dir, PathBuf::from("/srv/berth"));
+            assert_eq!(resolved(c)?, SocketAddr::from(([127, 0, 0, 1], 7000)));
             let e = Config::load(None, &flag("nope")).unwrap_err().to_string();
             assert!(
                 e.starts_with("--listen: \"nope\" is not a host:port address"),
@@ -827,6 +905,21 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.starts_with("berth.toml: listen: \"x\" is not"), "{e}");
+            let unresolved = |from: Option<&Path>, overrides: &Overrides| {
+                let c = Config::load(from, overrides).map_err(|e| e.to_string())?;
+                Ok::<_, figment::Error>(c.listen.resolve().unwrap_err().to_string())
+            };
+            let e = unresolved(None, &flag("nosuch.invalid:1"))?;
+            assert!(
+                e.starts_with("--listen: \"nosuch.invalid:1\": cannot resolve"),
+                "{e}"
+            );
+            jail.create_file("berth.toml", "listen = \"nosuch.invalid:1\"\n")?;
+            let e = unresolved(Some(Path::new("berth.toml")), &none())?;
+            assert!(
+                e.starts_with("berth.toml: listen: \"nosuch.invalid:1\": cannot resolve"),
+                "{e}"
+            );
             Ok(())
         });
     }

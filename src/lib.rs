@@ -1,6 +1,7 @@
 //! Berth: a self-hosted OCI container registry.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod jobs;
@@ -53,6 +54,9 @@ pub enum StartError {
         error: metadata::MetaError,
         hint: String,
     },
+    /// `listen` names a host that does not resolve.
+    #[error("configuration error: {0}")]
+    ListenAddress(config::ConfigError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("configuration: {0}")]
@@ -251,9 +255,10 @@ impl Application {
     pub async fn build(config: &Config) -> Result<Application, StartError> {
         // Bind before anything is written: a start that cannot listen (port in use) must not
         // create the administrator whose key only a serving start shows.
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let listen = config.listen.resolve().map_err(StartError::ListenAddress)?;
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| StartError::Listen(config.listen, e))?;
+            .map_err(|e| StartError::Listen(listen, e))?;
         // The embedded database belongs to one process; PostgreSQL replicas share nothing
         // local (a filesystem blob store on a shared volume is theirs to coordinate).
         let lock = match config.metadata.backend {

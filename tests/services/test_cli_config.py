@@ -205,6 +205,27 @@ def test_bad_listen_addresses_are_named(tmp_path, value, message):
     assert os.listdir(tmp_path) == []
 
 
+def test_only_serve_and_healthcheck_resolve_the_listen_address(server, tmp_path):
+    """An administration command never listens: a listen host that does not resolve does not
+    stop it. `serve` and `healthcheck` still report it, naming where it was given."""
+    env = {"BERTH_LISTEN": "nosuch.invalid:5000"}
+    r = berth("principal", "list", "--data-dir", server.data_dir, env=env)
+    assert r.returncode == 0, r.stderr
+    assert admin_names(r.stdout) == ["admin"]
+    assert r.stderr == ""
+    conf = tmp_path / "berth.toml"
+    conf.write_text('listen = "nosuch.invalid:5000"\n')
+    r = berth("key", "list", "--config", str(conf), "--data-dir", server.data_dir)
+    assert r.returncode == 0, r.stderr
+    data = tmp_path / "data"
+    data.mkdir()
+    r = berth("serve", "--config", str(conf), "--data-dir", str(data))
+    assert_config_error(r, f'{conf}: listen: "nosuch.invalid:5000": cannot resolve nosuch.invalid')
+    assert os.listdir(data) == []
+    assert_config_error(berth("healthcheck", env=env),
+                        'BERTH_LISTEN: "nosuch.invalid:5000": cannot resolve nosuch.invalid')
+
+
 @pytest.mark.parametrize("value, enabled", [
     ("False", False), ("0", False), ("no", False), ("OFF", False),
     ("True", True), ("1", True), ("yes", True), ("on", True),
