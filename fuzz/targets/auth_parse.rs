@@ -11,7 +11,7 @@
 //! - 1: `auth::Credentials::from_header` of the bytes as a `HeaderValue` (skipped when not a
 //!   valid header value). Must not panic; a Basic user never contains `:`, a bearer token is
 //!   non-empty and trimmed; the result is deterministic.
-//! - 2: `auth::token::verify` of the text (lossy UTF-8) against a fixed HS256 key, for
+//! - 2: `auth::jwt::verify` of the text (lossy UTF-8) against a fixed HS256 key, for
 //!   audience `berth` and the login audience. It must fail unless the input is exactly the
 //!   token the key signs for the claims it returns (a genuine token, such as a seed):
 //!   anything else that verifies is a forgery.
@@ -24,8 +24,8 @@
 use axum::http::HeaderValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use berth::auth::jwt::{self, Claims, SigningKey, TokenError, LOGIN_AUDIENCE};
 use berth::auth::scope::Scope;
-use berth::auth::token::{self, Claims, SigningKey, TokenError, LOGIN_AUDIENCE};
 use berth::auth::Credentials;
 use berth::oci::RepositoryName;
 use std::sync::OnceLock;
@@ -165,7 +165,7 @@ fn credentials(bytes: &[u8]) {
 fn arbitrary_token(text: &str) {
     let key = &keys()[0];
     for audience in ["berth", LOGIN_AUDIENCE] {
-        if let Ok(claims) = token::verify(text, keys(), "berth", audience) {
+        if let Ok(claims) = jwt::verify(text, keys(), "berth", audience) {
             let genuine = key.sign(&claims).expect("sign");
             assert_eq!(
                 text, genuine,
@@ -190,7 +190,7 @@ fn signed_token(text: &str) {
     .expect("HMAC signing");
     let jwt = format!("{message}.{signature}");
     let before = now();
-    let got: Result<Claims, TokenError> = token::verify(&jwt, keys(), "berth", "berth");
+    let got: Result<Claims, TokenError> = jwt::verify(&jwt, keys(), "berth", "berth");
     if let Ok(c) = got {
         assert_eq!(
             c.iss, "berth",

@@ -26,7 +26,7 @@ const RESOURCES: &[&str] = &[
     "arn:aws:ecr:us-east-1:000000000000:repository/team/app",
     "*",
 ];
-/// `berth::auth::ADMIN_POLICY`, spelled out so the target does not depend on it.
+/// Berth's `ADMIN_POLICY` (src/auth/admin.rs), spelled out so the target does not depend on it.
 const ALLOW_ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#;
 

@@ -9,7 +9,7 @@ mod layers;
 mod lifecycle;
 mod registry;
 mod repositories;
-pub mod sigv4;
+mod sigv4;
 
 use crate::auth::{Action, Auth, Caller, Decision, Resource};
 use crate::http::auth::ClientAddr;
@@ -279,7 +279,8 @@ fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Caller> {
-    use sigv4::SigError;
+    use crate::auth::sigv4::{Authorization, Failure, SigError};
+    use crate::auth::AuthFailure;
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(EcrError::new(
             "MissingAuthenticationTokenException",
@@ -293,7 +294,7 @@ fn authenticate(
             "the Authorization header is not ASCII",
         )
     })?;
-    let auth = sigv4::Authorization::parse(value)
+    let auth = Authorization::parse(value)
         .map_err(|e| EcrError::new("IncompleteSignatureException", e.to_string()))?;
     if auth.service != "ecr" {
         return Err(EcrError::new(
@@ -312,39 +313,25 @@ fn authenticate(
             "The security token included in the request is invalid.",
         ));
     }
-    let (mut caller, secret) =
-        st.auth
-            .signing_key(&auth.access_key_id, ip)
-            .map_err(|f| match f {
-                crate::auth::AuthFailure::RateLimited(_) => EcrError::new(
-                    "ThrottlingException",
-                    "Rate exceeded: too many failed authentications",
-                ),
-                crate::auth::AuthFailure::Unavailable => EcrError::unavailable(),
-                _ => EcrError::new(
-                    "UnrecognizedClientException",
-                    "The security token included in the request is invalid.",
-                ),
-            })?;
-    match sigv4::verify(
-        &auth,
-        &secret,
-        method,
-        uri.path(),
-        uri.query(),
-        headers,
-        body,
-        std::time::SystemTime::now(),
-    ) {
-        Ok(()) => {}
-        Err(SigError::Incomplete(m)) => {
-            return Err(EcrError::new("IncompleteSignatureException", m))
-        }
-        Err(e) => {
-            st.auth.signature_failed(&auth.access_key_id, ip);
-            return Err(EcrError::new("InvalidSignatureException", e.to_string()));
-        }
-    }
+    let request = sigv4::signed_request(&auth, method, uri, headers, body);
+    let mut caller = st
+        .auth
+        .authenticate_sigv4(&auth, &request, ip, std::time::SystemTime::now())
+        .map_err(|f| match f {
+            Failure::Credential(AuthFailure::RateLimited(_)) => EcrError::new(
+                "ThrottlingException",
+                "Rate exceeded: too many failed authentications",
+            ),
+            Failure::Credential(AuthFailure::Unavailable) => EcrError::unavailable(),
+            Failure::Credential(_) => EcrError::new(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
+            Failure::Signature(SigError::Incomplete(m)) => {
+                EcrError::new("IncompleteSignatureException", m)
+            }
+            Failure::Signature(e) => EcrError::new("InvalidSignatureException", e.to_string()),
+        })?;
     caller.secure = crate::http::auth::forwarded_https(&st.auth, headers);
     crate::http::access_log::record(&caller);
     Ok(caller)
@@ -353,7 +340,7 @@ fn authenticate(
 /// A request signed for another region than the registry's (`--region`, `region_name`) is
 /// refused as AWS refuses one sent to the wrong regional endpoint, saying how to fix it:
 /// accepting it would hand back ARNs of a region the caller did not ask for.
-fn check_region(auth: &sigv4::Authorization, region: &str) -> Result<()> {
+fn check_region(auth: &crate::auth::sigv4::Authorization, region: &str) -> Result<()> {
     if auth.region == region {
         return Ok(());
     }
@@ -635,8 +622,7 @@ async fn get_repository_policy(c: &Ctx<'_>) -> Result<Value> {
     let name = c.existing_repository(Action::GetRepositoryPolicy).await?;
     let text = c
         .auth()
-        .store()
-        .get_resource_policy(name.as_str())
+        .resource_policy(Some(&name))
         .await?
         .ok_or_else(|| no_repository_policy(c, &name))?;
     Ok(json!({"registryId": c.account(), "repositoryName": name.as_str(), "policyText": text}))
@@ -668,8 +654,7 @@ async fn get_registry_policy(c: &Ctx<'_>) -> Result<Value> {
     c.authorize(Action::GetRegistryPolicy, Resource::Registry)?;
     let text = c
         .auth()
-        .store()
-        .get_resource_policy(crate::auth::store::REGISTRY_SCOPE)
+        .resource_policy(None)
         .await?
         .ok_or_else(|| no_registry_policy(c))?;
     Ok(json!({"registryId": c.account(), "policyText": text}))

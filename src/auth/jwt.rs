@@ -2,6 +2,7 @@
 //! login passwords (user `AWS`, hours). Both are JWTs signed with HS256 under a rotating key
 //! named by `kid`; verification accepts exactly HS256 (so `alg: none` and algorithm
 //! substitution fail), checks issuer, audience and expiry, and finds the key by `kid`.
+//! This is the format; `tokens.rs` issues the tokens and `authenticate.rs` accepts them.
 
 use super::scope::Access;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -107,7 +108,7 @@ pub fn verify(
     match jsonwebtoken::decode::<Claims>(token, &key.decoding, &v) {
         // Expired from the second `exp` names on (RFC 7519: "on or after"); jsonwebtoken,
         // even without leeway, accepts a token for that one more second.
-        Ok(data) if data.claims.exp <= super::now_secs() => Err(TokenError::Expired),
+        Ok(data) if data.claims.exp <= super::time::now_secs() => Err(TokenError::Expired),
         Ok(data) => Ok(data.claims),
         Err(e) => match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => Err(TokenError::Expired),
