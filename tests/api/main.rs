@@ -3,6 +3,8 @@
 //! driven over HTTP.
 
 mod auth;
+mod distribution;
+mod ecr;
 mod helpers;
 mod lifecycle;
 mod races;
