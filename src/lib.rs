@@ -321,7 +321,6 @@ impl Application {
                 "authentication is OFF (auth.enabled = false): anyone who can reach this port can push, pull and delete"
             );
         }
-        listeners.push(Box::pin(auth.clone().maintain()));
         let registry = Arc::new(Registry::new(
             meta,
             blobs,
@@ -368,6 +367,15 @@ impl Application {
         }));
         jobs.spawn(Arc::new(jobs::pulls::PullRecording {
             registry: self.registry.clone(),
+        }));
+        jobs.spawn(Arc::new(jobs::identities::IdentityReload {
+            auth: self.auth.clone(),
+        }));
+        jobs.spawn(Arc::new(jobs::identities::KeyRotation {
+            auth: self.auth.clone(),
+        }));
+        jobs.spawn(Arc::new(jobs::identities::RefreshTokenExpiry {
+            auth: self.auth.clone(),
         }));
         let app = http::router(http::AppState {
             registry: self.registry.clone(),

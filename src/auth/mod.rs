@@ -16,8 +16,9 @@
 //!   [`jwt`]s.
 //! - `admin.rs`: principals, access keys, policies and unblocks, as `berth` commands and the
 //!   ECR API change them.
-//! - `snapshot.rs`: the identity tables in memory; `upkeep.rs`: [`Auth::maintain`], which
-//!   reloads them and rotates the signing keys.
+//! - `snapshot.rs`: the identity tables in memory ([`Auth::refresh`] reloads them when they
+//!   changed); `upkeep.rs`: signing-key rotation and expiry, which the server's jobs run
+//!   (`crate::jobs::identities`).
 //! - [`store`] keeps identities in the metadata database; [`crypto`] seals secrets under the
 //!   server key; `settings.rs` checks the `[auth]` settings; `error.rs` holds the errors.
 //!

@@ -1,43 +1,32 @@
-//! Upkeep, for the server's life: reload the identity tables when they change, rotate the
-//! token signing keys, and forget what has expired (refresh tokens, verified tokens, failure
-//! counts).
+//! Upkeep, run by the server's jobs (`crate::jobs::identities`): rotate the token signing
+//! keys, and forget what has expired (refresh tokens, verified tokens, failure counts).
 
 use super::store;
 use super::time::now_secs;
 use super::{crypto, Auth, AuthError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl Auth {
-    /// Keep the in-memory tables current and the keys rotated; runs for the server's life.
-    pub async fn maintain(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut n: u64 = 0;
-        // A short `key_rotation_secs` is honoured while the server runs: the signing key is
-        // checked at least that often (a check of a fresh key touches no database).
-        let rotate_every = u64::try_from(self.settings.rotation)
-            .unwrap_or(60)
-            .clamp(1, 60);
-        loop {
-            tick.tick().await;
-            if let Err(e) = self.refresh().await {
-                tracing::warn!(error = %e, "cannot reload identities; serving the last ones loaded");
-            }
-            if n.is_multiple_of(rotate_every) {
-                if let Err(e) = self.rotate_keys().await {
-                    tracing::warn!(error = %e, "token key rotation failed");
-                }
-            }
-            if n.is_multiple_of(60) {
-                if let Err(e) = self.store.delete_expired_refresh_tokens(now_secs()).await {
-                    tracing::warn!(error = %e, "cannot delete expired refresh tokens");
-                }
-                self.prune_token_cache();
-                self.limiter.prune(Instant::now());
-            }
-            n += 1;
-        }
+    /// How often `rotate_keys` should run: at least every `key_rotation_secs` (a short
+    /// rotation is honoured while the server runs), at most every minute.
+    pub fn rotation_check_interval(&self) -> Duration {
+        Duration::from_secs(
+            u64::try_from(self.settings.rotation)
+                .unwrap_or(60)
+                .clamp(1, 60),
+        )
+    }
+
+    /// Forget, in this process's memory, verified tokens that have expired and failure counts
+    /// that no longer matter.
+    pub fn prune_memory(&self) {
+        self.prune_token_cache();
+        self.limiter.prune(Instant::now());
+    }
+
+    /// Delete the refresh tokens that have expired; returns how many.
+    pub async fn delete_expired_refresh_tokens(&self) -> Result<u64, AuthError> {
+        Ok(self.store.delete_expired_refresh_tokens(now_secs()).await?)
     }
 
     /// Make sure a signing key young enough to sign with exists, and drop keys no unexpired

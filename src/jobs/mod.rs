@@ -5,9 +5,9 @@
 //! A job is a name, a [`Schedule`] and a `run_once` that does one pass and says how many items
 //! it handled. The runner gives each job its own task:
 //!
-//! * **every replica** jobs (pull-time recording: each replica flushes what it noted) run every
-//!   `every`;
-//! * **singleton** jobs (upload expiry; later garbage collection, lifecycle runs, event
+//! * **every replica** jobs (pull-time recording: each replica flushes what it noted; the
+//!   identity reload and signing-key check, `identities`) run every `every`;
+//! * **singleton** jobs (upload expiry, refresh-token expiry; later garbage collection, lifecycle runs, event
 //!   delivery) run only while this runner holds the job's lease (`metadata::leases`). The runner
 //!   tries to take or renew it every third of the TTL, between runs and during them; a holder
 //!   that stops renewing (a crash, a partition) loses the lease after its TTL and another
@@ -22,6 +22,7 @@
 //! Long-lived listeners (the PostgreSQL cache-notification follower) are not jobs: they hold no
 //! work to drain, so the runner simply stops them at shutdown.
 
+pub mod identities;
 pub mod pulls;
 #[doc(hidden)]
 pub mod suite; // the lease and runner behaviour suite, shared with tests/backends
@@ -71,6 +72,9 @@ pub enum JobError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Metadata(#[from] MetaError),
+    /// Boxed: the authentication error is large and rare here.
+    #[error(transparent)]
+    Auth(Box<crate::auth::AuthError>),
 }
 
 #[async_trait]
