@@ -3,9 +3,9 @@
 pub mod auth;
 pub mod config;
 pub mod http;
-pub mod lifecycle;
 pub mod metadata;
 pub mod oci;
+pub mod policy;
 pub mod registry;
 pub mod storage;
 

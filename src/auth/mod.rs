@@ -13,7 +13,6 @@
 //! every second), so a disabled key or a changed policy applies everywhere within a second.
 
 pub mod crypto;
-pub mod policy;
 pub mod ratelimit;
 pub mod scope;
 pub mod store;
@@ -24,9 +23,9 @@ pub mod token;
 use crate::config::Config;
 use crate::metadata::MetaError;
 use crate::oci::RepositoryName;
+use crate::policy::iam::{self, Policy, PolicyKind, PrincipalInfo};
 use base64::Engine as _;
 use crypto::ServerKey;
-use policy::{Policy, PolicyKind, PrincipalInfo};
 use ratelimit::{FailureLimiter, Key, Limit, Limits, Source};
 use scope::{Access, Scope, ScopeAction};
 use sha2::Digest as _;
@@ -354,7 +353,7 @@ pub enum AuthError {
     #[error("{0}")]
     Conflict(String),
     #[error("invalid policy: {0}")]
-    Policy(#[from] policy::PolicyError),
+    Policy(#[from] iam::PolicyError),
     #[error("{0}")]
     Invalid(String),
     /// The server key is not the one the stored secrets were sealed with.
@@ -1644,24 +1643,24 @@ impl Auth {
         {
             self.context(caller)
         } else {
-            policy::Context::new()
+            iam::Context::new()
         };
-        let req = policy::Request {
+        let req = iam::Request {
             principal: current.map(|p| &p.info),
             action: action.as_str(),
             resource: resource_arn,
             context: &context,
         };
-        match policy::evaluate(&identity, &resource_policies, &req) {
-            policy::Decision::Allow => Decision::Allow,
-            policy::Decision::ExplicitDeny => deny(Denial::Explicit),
-            policy::Decision::ImplicitDeny => deny(Denial::Implicit),
+        match iam::evaluate(&identity, &resource_policies, &req) {
+            iam::Decision::Allow => Decision::Allow,
+            iam::Decision::ExplicitDeny => deny(Denial::Explicit),
+            iam::Decision::ImplicitDeny => deny(Denial::Implicit),
         }
     }
 
     /// The condition keys a request supplies.
-    fn context(&self, caller: &Caller) -> policy::Context {
-        let mut c = policy::Context::new();
+    fn context(&self, caller: &Caller) -> iam::Context {
+        let mut c = iam::Context::new();
         if let Some(ip) = caller.source {
             c.set("aws:SourceIp", ip.to_string());
         }
