@@ -5,9 +5,9 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod jobs;
-pub mod lifecycle;
 pub mod metadata;
 pub mod oci;
+pub mod policy;
 pub mod registry;
 pub mod storage;
 

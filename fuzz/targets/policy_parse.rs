@@ -1,4 +1,4 @@
-//! Fuzz the IAM policy language: `auth::policy::Policy::parse` and `evaluate`.
+//! Fuzz the IAM policy language: `policy::iam::Policy::parse` and `evaluate`.
 //!
 //! Input layout: `data[0] & 1` picks the kind (0 identity, 1 resource); the rest is the
 //! policy text (as is when it is UTF-8, lossy UTF-8 otherwise).
@@ -11,9 +11,7 @@
 //! request is `ExplicitDeny` exactly when the fuzzed policy alone denies it explicitly,
 //! `Allow` otherwise.
 
-use berth::auth::policy::{
-    evaluate, Context, Decision, Policy, PolicyKind, PrincipalInfo, Request,
-};
+use berth::policy::iam::{evaluate, Context, Decision, Policy, PolicyKind, PrincipalInfo, Request};
 use std::sync::OnceLock;
 
 const ACTIONS: &[&str] = &[

@@ -4,7 +4,7 @@
 //! within a second (this server's at once where a caller waits for it).
 
 use super::crypto;
-use super::policy::{Policy, PolicyKind};
+use crate::policy::iam::{Policy, PolicyKind};
 use super::store::{
     self, AccessKeyRow, IdentityPolicyRow, PrincipalKind, PrincipalRow, UnblockKind,
 };

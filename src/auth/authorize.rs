@@ -1,11 +1,11 @@
 //! Authorization: THE decision, [`Auth::authorize`], for every request on every surface.
 //! A bearer token's scopes bound what it may do; then identity, repository and registry
-//! policies ([`super::policy`]) combine as IAM combines them, with the condition keys the
+//! policies ([`crate::policy::iam`]) combine as IAM combines them, with the condition keys the
 //! request supplies.
 
 use super::action::{Action, Resource};
 use super::caller::Caller;
-use super::policy::{self, Policy};
+use crate::policy::iam::{self as policy, Policy};
 use super::scope;
 use super::store::PrincipalKind;
 use super::time::{now_secs, time_iso8601};

@@ -1,7 +1,7 @@
 //! Who a request is: the [`Caller`] authentication produces, the [`PrincipalEntry`] it names
 //! (as the in-memory snapshot holds it), and the [`Credentials`] a request presents.
 
-use super::policy::{Policy, PrincipalInfo};
+use crate::policy::iam::{Policy, PrincipalInfo};
 use super::scope::Access;
 use super::store::PrincipalKind;
 use base64::Engine as _;

@@ -1,7 +1,8 @@
 //! What goes wrong: [`AuthFailure`] when a request's credentials are refused (each surface
 //! answers it in its own wire format), [`AuthError`] for everything else `Auth` does.
 
-use super::{crypto, policy};
+use super::crypto;
+use crate::policy::iam as policy;
 use crate::metadata::MetaError;
 use std::time::Duration;
 

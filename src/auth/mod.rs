@@ -9,7 +9,7 @@
 //!   [`ratelimit`], with the one log line of every refusal. [`sigv4`] verifies signatures.
 //! - `authorize.rs`: [`Auth::authorize`], the one decision for every request on every surface:
 //!   `authorize(caller, action, resource)`, with actions (`action.rs`) named as Amazon ECR
-//!   names them and identity, repository and registry policies ([`policy`]) combined as IAM
+//!   names them and identity, repository and registry policies ([`crate::policy::iam`]) combined as IAM
 //!   combines them.
 //! - `tokens.rs`: what the registry issues (registry tokens for the Docker token flow, whose
 //!   scopes are [`scope`]'s; login passwords; download URLs; refresh tokens), signed as
@@ -34,7 +34,6 @@ mod caller;
 pub mod crypto;
 mod error;
 pub mod jwt;
-pub mod policy;
 pub mod ratelimit;
 pub mod scope;
 mod settings;

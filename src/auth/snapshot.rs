@@ -4,7 +4,7 @@
 
 use super::crypto::{self, ServerKey};
 use super::jwt::SigningKey;
-use super::policy::{Policy, PolicyKind, PrincipalInfo};
+use crate::policy::iam::{Policy, PolicyKind, PrincipalInfo};
 use super::ratelimit::Source;
 use super::settings::AuthSettings;
 use super::store::{self, UnblockKind, UnblockRow};

@@ -215,7 +215,11 @@ impl Default for RepositorySettings {
 impl RepositorySettings {
     /// Whether `tag`, once it exists, may not be moved to another manifest.
     pub fn tag_is_immutable(&self, tag: &str) -> bool {
-        let excluded = || self.exclusions.iter().any(|f| wildcard_match(f, tag));
+        let excluded = || {
+            self.exclusions
+                .iter()
+                .any(|f| crate::policy::glob::wildcard_match(f, tag))
+        };
         match self.tag_mutability {
             TagMutability::Mutable => false,
             TagMutability::Immutable => true,
@@ -260,32 +264,6 @@ pub(crate) fn push_settings(mutability: &str, exclusions: &str) -> MetaResult<Re
         exclusions: parse_exclusions(exclusions)?,
         ..Default::default()
     })
-}
-
-/// Whether `text` matches `pattern` entirely, `*` matching any run of characters (including none)
-/// and everything else matching itself (case-sensitive). Tag-mutability exclusions, repository
-/// filters and lifecycle tag patterns all use it. Runs in time linear in
-/// `pattern.len() + text.len()`: the literal segments between stars are placed leftmost-first
-/// with a substring search (no backtracking), which is exact for `*`-only globs because a
-/// leftmost placement always leaves the most room for what follows.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let Some((head, after)) = pattern.split_once('*') else {
-        return pattern == text;
-    };
-    let Some(rest) = text.strip_prefix(head) else {
-        return false;
-    };
-    let (middle, tail) = after.rsplit_once('*').unwrap_or(("", after));
-    let Some(mut window) = rest.strip_suffix(tail) else {
-        return false;
-    };
-    for segment in middle.split('*').filter(|s| !s.is_empty()) {
-        match window.find(segment) {
-            Some(at) => window = &window[at + segment.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 /// A repository with its settings.
@@ -561,24 +539,6 @@ pub trait MetadataStore: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards() {
-        for (p, s, m) in [
-            ("latest", "latest", true),
-            ("latest", "latest2", false),
-            ("dev-*", "dev-1", true),
-            ("dev-*", "dev-", true),
-            ("dev-*", "prod-1", false),
-            ("*", "", true),
-            ("*-rc*", "v1-rc2", true),
-            ("*-rc*", "v1-r", false),
-            ("a*b*c", "aXbYbZc", true),
-            ("a*b*c", "aXbYbZ", false),
-        ] {
-            assert_eq!(wildcard_match(p, s), m, "{p} ~ {s}");
-        }
-    }
 
     #[test]
     fn mutability_modes() {

@@ -1,10 +1,10 @@
 //! Registry-wide configuration and lifecycle policies: stored here, evaluated with the pure
-//! `crate::lifecycle` module against the repository's images.
+//! `crate::policy::lifecycle` module against the repository's images.
 
 use super::{now_ms, Registry, Result};
-use crate::lifecycle::{self, Policy};
 use crate::metadata::{ImageRecord, LifecyclePolicyRecord, LifecyclePreviewRecord};
 use crate::oci::RepositoryName;
+use crate::policy::lifecycle::{self, Policy};
 
 /// The account setting (ECR's `BLOB_MOUNTING`, set with PutAccountSetting) that turns
 /// cross-repository blob mounts off when `DISABLED` (on by default).

@@ -5,7 +5,7 @@ DeleteLifecyclePolicy, StartLifecyclePolicyPreview, GetLifecyclePolicyPreview (p
 (`lastRecordedPullTime`).
 
 The evaluation itself is a pure function tested against every worked example of the AWS
-documentation in src/lifecycle.rs; here it is driven end to end over images pushed through /v2.
+documentation in src/policy/lifecycle/; here it is driven end to end over images pushed through /v2.
 
 Self-contained: one module-scoped server.
 Run: BERTH_BIN=$PWD/target/debug/berth python3 -m pytest -q -p no:cacheprovider \

@@ -1,12 +1,12 @@
-//! How `berth::metadata::wildcard_match` (tag-mutability exclusions, repository filters,
+//! How `berth::policy::glob::wildcard_match` (tag-mutability exclusions, repository filters,
 //! lifecycle tag patterns) scales on the pathological inputs of the unit test
-//! `lifecycle::tests::glob_pathological_inputs_are_fast`, which checks only the answers: each
+//! `policy::glob::tests::glob_pathological_inputs`, which checks only the answers: each
 //! case runs on a text of N and of 2N characters. Linear matching takes about twice as long on
 //! the doubled text (`_ratio` ~2); backtracking would take 4 times as long or far more.
 //!
 //! Prints `figure value` lines, like bench/run.sh: `glob_<case>_us` (best of `ROUNDS`, text of
 //! N = 200,000 characters) and `glob_<case>_ratio` (2N over N), then `glob_max_ratio`.
-use berth::metadata::wildcard_match;
+use berth::policy::glob::wildcard_match;
 use std::time::{Duration, Instant};
 
 /// The unit test's cases on a text of about `n` characters: (name, pattern, text, answer).

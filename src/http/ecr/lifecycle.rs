@@ -1,17 +1,17 @@
 //! Lifecycle policies: PutLifecyclePolicy, GetLifecyclePolicy, DeleteLifecyclePolicy,
 //! StartLifecyclePolicyPreview, GetLifecyclePolicyPreview.
 //!
-//! A preview is evaluated when it is started (`crate::lifecycle::evaluate` over every image of
-//! the repository, through the registry layer) and stored with its results, so every replica
-//! answers `GetLifecyclePolicyPreview` the same way and it is `COMPLETE` at once.
+//! A preview is evaluated when it is started (`crate::policy::lifecycle::evaluate` over every
+//! image of the repository, through the registry layer) and stored with its results, so every
+//! replica answers `GetLifecyclePolicyPreview` the same way and it is `COMPLETE` at once.
 
 use super::images::{image_ids, tag_status, ImageId, TagStatus};
 use super::input::{max_results, structure};
 use super::{bad_token, next_token, token_cursor, Ctx, EcrError, Result};
 use crate::auth::Action;
-use crate::lifecycle::{self, RuleAction};
 use crate::metadata::{LifecyclePolicyRecord, LifecyclePreviewRecord};
 use crate::oci::RepositoryName;
+use crate::policy::lifecycle::{self, RuleAction};
 use crate::registry::now_ms;
 use serde_json::{json, Value};
 

@@ -11,7 +11,7 @@
 use super::input::{array, field, list, object, serialization, structure};
 use super::{parse_repository_name, Ctx, EcrError, Result};
 use crate::auth::{Action, Resource};
-use crate::metadata::wildcard_match;
+use crate::policy::glob::wildcard_match;
 use serde_json::{json, Map, Value};
 
 const REPLICATION: &str = "replication";
