@@ -4,13 +4,13 @@
 //! within a second (this server's at once where a caller waits for it).
 
 use super::crypto;
-use crate::policy::iam::{Policy, PolicyKind};
 use super::store::{
     self, AccessKeyRow, IdentityPolicyRow, PrincipalKind, PrincipalRow, UnblockKind,
 };
 use super::time::now_secs;
 use super::{Auth, AuthError};
 use crate::oci::RepositoryName;
+use crate::policy::iam::{Policy, PolicyKind};
 use std::fmt;
 use std::net::IpAddr;
 

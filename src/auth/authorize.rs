@@ -5,11 +5,11 @@
 
 use super::action::{Action, Resource};
 use super::caller::Caller;
-use crate::policy::iam::{self as policy, Policy};
 use super::scope;
 use super::store::PrincipalKind;
 use super::time::{now_secs, time_iso8601};
 use super::Auth;
+use crate::policy::iam::{self as policy, Policy};
 
 /// Why a request was refused; decides between 401 (authenticate, or get a token with more
 /// scope) and 403 (you are who you are, and that is not enough).

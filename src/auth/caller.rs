@@ -1,9 +1,9 @@
 //! Who a request is: the [`Caller`] authentication produces, the [`PrincipalEntry`] it names
 //! (as the in-memory snapshot holds it), and the [`Credentials`] a request presents.
 
-use crate::policy::iam::{Policy, PrincipalInfo};
 use super::scope::Access;
 use super::store::PrincipalKind;
+use crate::policy::iam::{Policy, PrincipalInfo};
 use base64::Engine as _;
 use std::net::IpAddr;
 use std::sync::Arc;

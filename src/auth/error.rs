@@ -2,8 +2,8 @@
 //! answers it in its own wire format), [`AuthError`] for everything else `Auth` does.
 
 use super::crypto;
-use crate::policy::iam as policy;
 use crate::metadata::MetaError;
+use crate::policy::iam as policy;
 use std::time::Duration;
 
 /// Why authentication failed.

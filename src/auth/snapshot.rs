@@ -4,12 +4,12 @@
 
 use super::crypto::{self, ServerKey};
 use super::jwt::SigningKey;
-use crate::policy::iam::{Policy, PolicyKind, PrincipalInfo};
 use super::ratelimit::Source;
 use super::settings::AuthSettings;
 use super::store::{self, UnblockKind, UnblockRow};
 use super::{Auth, AuthError, PrincipalEntry};
 use crate::metadata::MetaError;
+use crate::policy::iam::{Policy, PolicyKind, PrincipalInfo};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
