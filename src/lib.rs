@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::BlobStore;
 
+/// A task that lives as long as the server and holds no work to drain.
+type Listener = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// A bound, ready-to-serve registry. `build` binds the socket so `port = 0` works in tests.
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -33,7 +36,7 @@ pub struct Application {
     /// Where singleton background jobs take their leases.
     leases: Arc<dyn Leases>,
     /// Listeners that live as long as the server (cache invalidation from other replicas).
-    listeners: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    listeners: Vec<Listener>,
     /// `log.access`: one log line per request.
     access_log: bool,
     _lock: Option<std::fs::File>,
@@ -265,8 +268,7 @@ impl Application {
             MetadataBackend::Sqlite => Some(lock_data_dir(&config.data_dir)?),
             MetadataBackend::Postgres => None,
         };
-        let mut listeners: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
-            Vec::new();
+        let mut listeners: Vec<Listener> = Vec::new();
         let stores = match config.metadata.backend {
             MetadataBackend::Sqlite => open_stores(config).await?,
             MetadataBackend::Postgres => {

@@ -1,7 +1,7 @@
 //! Identity upkeep: each replica reloads the identity tables when they change (every second)
 //! and checks its token signing key; expired refresh tokens are deleted by one replica.
 
-use super::{Job, JobError, Schedule, Scope};
+use super::{Job, JobError, Schedule};
 use crate::auth::{Auth, AuthError};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -25,11 +25,7 @@ impl Job for IdentityReload {
     }
 
     fn schedule(&self) -> Schedule {
-        Schedule {
-            every: Duration::from_secs(1),
-            scope: Scope::EveryReplica,
-            run_at_shutdown: false,
-        }
+        Schedule::every_replica(Duration::from_secs(1))
     }
 
     async fn run_once(&self) -> Result<u64, JobError> {
@@ -51,11 +47,7 @@ impl Job for KeyRotation {
     }
 
     fn schedule(&self) -> Schedule {
-        Schedule {
-            every: self.auth.rotation_check_interval(),
-            scope: Scope::EveryReplica,
-            run_at_shutdown: false,
-        }
+        Schedule::every_replica(self.auth.rotation_check_interval())
     }
 
     async fn run_once(&self) -> Result<u64, JobError> {
@@ -77,11 +69,7 @@ impl Job for RefreshTokenExpiry {
     }
 
     fn schedule(&self) -> Schedule {
-        Schedule {
-            every: Duration::from_secs(60),
-            scope: Scope::Singleton,
-            run_at_shutdown: false,
-        }
+        Schedule::singleton(Duration::from_secs(60))
     }
 
     async fn run_once(&self) -> Result<u64, JobError> {

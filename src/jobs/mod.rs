@@ -66,6 +66,34 @@ pub struct Schedule {
     pub run_at_shutdown: bool,
 }
 
+impl Schedule {
+    /// Run by the lease holder only, every `every`.
+    pub fn singleton(every: Duration) -> Schedule {
+        Schedule {
+            every,
+            scope: Scope::Singleton,
+            run_at_shutdown: false,
+        }
+    }
+
+    /// Run by every runner, every `every`.
+    pub fn every_replica(every: Duration) -> Schedule {
+        Schedule {
+            every,
+            scope: Scope::EveryReplica,
+            run_at_shutdown: false,
+        }
+    }
+
+    /// Also run once more at shutdown.
+    pub fn with_last_run(self) -> Schedule {
+        Schedule {
+            run_at_shutdown: true,
+            ..self
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error(transparent)]
@@ -344,11 +372,7 @@ mod tests {
         }
 
         fn schedule(&self) -> Schedule {
-            Schedule {
-                every: Duration::from_secs(10),
-                scope: Scope::EveryReplica,
-                run_at_shutdown: true,
-            }
+            Schedule::every_replica(Duration::from_secs(10)).with_last_run()
         }
 
         async fn run_once(&self) -> Result<u64, JobError> {

@@ -2,7 +2,7 @@
 //! (`registry::pulls`) in one batch every `FLUSH_INTERVAL`, and once more at shutdown, after
 //! the last requests were served.
 
-use super::{Job, JobError, Schedule, Scope};
+use super::{Job, JobError, Schedule};
 use crate::registry::pulls::FLUSH_INTERVAL;
 use crate::registry::Registry;
 use async_trait::async_trait;
@@ -19,11 +19,7 @@ impl Job for PullRecording {
     }
 
     fn schedule(&self) -> Schedule {
-        Schedule {
-            every: FLUSH_INTERVAL,
-            scope: Scope::EveryReplica,
-            run_at_shutdown: true,
-        }
+        Schedule::every_replica(FLUSH_INTERVAL).with_last_run()
     }
 
     async fn run_once(&self) -> Result<u64, JobError> {

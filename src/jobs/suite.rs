@@ -2,7 +2,7 @@
 //! PostgreSQL (two pools, as two replicas have) by tests/backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{Job, JobError, Runner, Schedule, Scope};
+use super::{Job, JobError, Runner, Schedule};
 use crate::metadata::leases::Leases;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,11 +114,7 @@ impl Job for Sleeper {
     }
 
     fn schedule(&self) -> Schedule {
-        Schedule {
-            every: Duration::from_millis(10),
-            scope: Scope::Singleton,
-            run_at_shutdown: false,
-        }
+        Schedule::singleton(Duration::from_millis(10))
     }
 
     async fn run_once(&self) -> Result<u64, JobError> {

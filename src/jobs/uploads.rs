@@ -1,7 +1,7 @@
 //! Upload expiry: discard uploads idle for longer than `registry.upload_expiry_secs` (their
 //! rows and the bytes the blob store holds for them). A singleton: one replica sweeps at a time.
 
-use super::{Job, JobError, Schedule, Scope};
+use super::{Job, JobError, Schedule};
 use crate::registry::Registry;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -21,11 +21,7 @@ impl Job for UploadExpiry {
     }
 
     fn schedule(&self) -> Schedule {
-        Schedule {
-            every: EVERY,
-            scope: Scope::Singleton,
-            run_at_shutdown: false,
-        }
+        Schedule::singleton(EVERY)
     }
 
     async fn run_once(&self) -> Result<u64, JobError> {
